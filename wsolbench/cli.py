@@ -1,0 +1,154 @@
+"""Command line: ``wsolbench run | list | report``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from .config import FIELDS, load_yaml
+from .errors import UserError
+from .freeze import PRESETS
+from .registry import DATASETS, METHODS
+from .report import FORMATS, metrics_table, render, runs_frame
+from .runner import execute, plan, results_root
+from .store import Store, atomic_write
+
+# Flags of `run` that map to config fields (flag name -> field); types are checked
+# by the config table, so argparse only converts numbers.
+RUN_FLAGS: dict[str, tuple[str, Any]] = {
+    "dataset": ("dataset", str),
+    "kshot": ("kshot", str),
+    "freeze": ("freeze", str),
+    "lambda": ("lambda", float),
+    "batch-size": ("batch_size", int),
+    "seed": ("seed", int),
+    "epochs": ("epochs", int),
+    "lr": ("lr", float),
+    "weight-decay": ("weight_decay", float),
+    "drop-path": ("drop_path", float),
+    "schedule": ("schedule", str),
+    "backbone": ("backbone", str),
+    "pretrained": ("pretrained", str),
+    "loss-delay": ("loss_delay", float),
+    "loss-ramp": ("loss_ramp", float),
+    "threshold-on": ("threshold_on", str),
+    "data-root": ("data_root", str),
+    "device": ("device", str),
+    "workers": ("workers", int),
+}
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for every bad input
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _method_option_flags(p: argparse.ArgumentParser) -> None:
+    """Every registered method's options as flags: ``--no-x`` for options that are
+    on by default, ``--x`` for those off by default, ``--x VALUE`` otherwise."""
+    seen: dict[str, Any] = {}
+    for name in METHODS.names():
+        for key, default in METHODS.get(name).options.items():
+            if key in seen:
+                continue
+            seen[key] = default
+            flag = key.replace("_", "-")
+            dest = f"opt:{key}"
+            if default is True:
+                p.add_argument(f"--no-{flag}", dest=dest, action="store_false", default=None,
+                               help=f"[{name}] turn off {key}")
+            elif default is False:
+                p.add_argument(f"--{flag}", dest=dest, action="store_true", default=None,
+                               help=f"[{name}] turn on {key}")
+            else:
+                p.add_argument(f"--{flag}", dest=dest, type=type(default), default=None,
+                               help=f"[{name}] {key} (default {default})")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="wsolbench", description="Fair WSOL benchmarking.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    run = sub.add_parser("run", help="train and evaluate one method on one dataset")
+    run.add_argument("method", nargs="?", help="method name (see `wsolbench list`)")
+    for flag, (field, kind) in RUN_FLAGS.items():
+        run.add_argument(f"--{flag}", dest=field, type=kind, default=None, help=FIELDS[field].help)
+    run.add_argument("--config", help="YAML file with the same keys (flags override it)")
+    run.add_argument("--results", help="results store folder (default ./results)")
+    run.add_argument("--force", action="store_true", help="re-run and replace a finished run")
+    _method_option_flags(run)
+
+    sub.add_parser("list", help="list methods, datasets and freeze presets")
+
+    rep = sub.add_parser("report", help="table of every run in the results store")
+    rep.add_argument("--format", choices=FORMATS, default="md")
+    rep.add_argument("--out", help="write to this file instead of the terminal")
+    rep.add_argument("--results", help="results store folder (default ./results)")
+    return parser
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    given = load_yaml(args.config) if args.config else {}
+    if args.method:
+        given["method"] = args.method
+    for field, _ in RUN_FLAGS.values():
+        value = getattr(args, field)
+        if value is not None:
+            given[field] = int(value) if field == "kshot" and value.isdigit() else value
+    opts = dict(given.get("options") or {})
+    opts.update({k[4:]: v for k, v in vars(args).items() if k.startswith("opt:") and v is not None})
+    given["options"] = opts
+    return given
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    p = plan(_given(args))
+    store = Store(results_root(args.results))
+    record, ran = execute(p, store, force=args.force)
+    if not ran:
+        print(f"run {record['run_id']} is already finished in {store.root}; "
+              "use --force to run it again", file=sys.stderr)
+    print(metrics_table(record))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    methods = [(n, "class-aware" if METHODS.get(n).class_aware else "class-agnostic",
+                METHODS.get(n).description) for n in METHODS.names()]
+    print(tabulate(methods, headers=["method", "maps", "description"], tablefmt="github"))
+    print()
+    datasets = [(n, DATASETS.get(n).description) for n in DATASETS.names()]
+    print(tabulate(datasets, headers=["dataset", "description"], tablefmt="github"))
+    print()
+    presets = [(n, d) for n, (d, _) in PRESETS.items()]
+    print(tabulate(presets, headers=["freeze preset", "frozen parts"], tablefmt="github"))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    text = render(runs_frame(Store(results_root(args.results)).records()), args.format)
+    if args.out:
+        atomic_write(Path(args.out), lambda f: f.write(text.encode()))
+    else:
+        print(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"run": cmd_run, "list": cmd_list, "report": cmd_report}[args.command](args)
+    except UserError as e:
+        print(f"wsolbench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("wsolbench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Run configuration: one table of fields drives YAML parsing, CLI overrides,
+validation, defaults and the run id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError, where
+
+
+def _int(lo: int) -> Callable[[Any], int]:
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"must be an integer, got {v!r}")
+        if v < lo:
+            raise ValueError(f"must be >= {lo}, got {v}")
+        return v
+
+    return check
+
+
+def _float(lo: float, hi: float | None = None, open_lo: bool = False) -> Callable[[Any], float]:
+    def check(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"must be a number, got {v!r}")
+        v = float(v)
+        bad_lo = v <= lo if open_lo else v < lo
+        if bad_lo or (hi is not None and v >= hi):
+            interval = f"({lo}, {hi})" if hi is not None else f"{'>' if open_lo else '>='} {lo}"
+            raise ValueError(f"must be in {interval}, got {v}")
+        return v
+
+    return check
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        if v not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {v!r}")
+        return v
+
+    return check
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise ValueError(f"must be a non-empty string, got {v!r}")
+    return v
+
+
+def _kshot(v: Any) -> int | str:
+    if v == "full":
+        return v
+    if isinstance(v, str) and v.isdigit():
+        v = int(v)
+    return _int(1)(v)
+
+
+def _options(v: Any) -> dict:
+    if not isinstance(v, dict):
+        raise ValueError(f"must be a mapping, got {v!r}")
+    return dict(v)
+
+
+@dataclass(frozen=True)
+class Field:
+    check: Callable[[Any], Any]
+    default: Any = None
+    identity: bool = True  # part of the run id (runtime-only knobs are not)
+    help: str = ""
+
+
+FIELDS: dict[str, Field] = {
+    "method": Field(_str, None, help="method name (see `wsolbench list`)"),
+    "dataset": Field(_str, "synthetic", help="dataset name"),
+    "kshot": Field(_kshot, "full", help="training images per class, or 'full'"),
+    "freeze": Field(_str, "a", help="freeze preset (Table 8: a-e)"),
+    "lambda": Field(_float(0.0, 1.0, open_lo=True), help="batch-area target (dataset default)"),
+    "batch_size": Field(_int(1), help="training batch size (dataset default)"),
+    "seed": Field(_int(0), 0, help="random seed"),
+    "epochs": Field(_int(1), help="training epochs (dataset default)"),
+    "lr": Field(_float(0.0, open_lo=True), help="learning rate (dataset default)"),
+    "weight_decay": Field(_float(0.0), 0.05, help="AdamW weight decay"),
+    "drop_path": Field(_float(0.0, 1.0), 0.1, help="stochastic depth rate"),
+    "schedule": Field(_choice("constant", "cosine"), "constant", help="learning-rate schedule"),
+    "backbone": Field(_str, help="timm model name (dataset default)"),
+    "pretrained": Field(_str, help="DeiT/timm checkpoint file to start from"),
+    "loss_delay": Field(_float(0.0), help="epochs before spatial losses start (dataset default)"),
+    "loss_ramp": Field(_float(0.0), help="epochs over which spatial losses ramp in"),
+    "threshold_on": Field(_choice("val", "test"), "val", help="split the box threshold is picked on"),
+    "options": Field(_options, None, help="method-specific options"),
+    "data_root": Field(_str, None, identity=False, help="folder holding the datasets"),
+    "device": Field(_str, "auto", identity=False, help="auto, cpu or cuda"),
+    "workers": Field(_int(0), 0, identity=False, help="DataLoader worker processes"),
+}
+
+# Fields a dataset plugin supplies when the user leaves them unset.
+DATASET_DEFAULTED = ("lambda", "batch_size", "epochs", "lr", "backbone", "loss_delay", "loss_ramp")
+
+
+def check_value(name: str, value: Any, source: str | None = None) -> Any:
+    if name not in FIELDS:
+        known = ", ".join(FIELDS)
+        raise UserError(f"{where(source, name)}: unknown key (known: {known})")
+    try:
+        return FIELDS[name].check(value)
+    except ValueError as e:
+        raise UserError(f"{where(source, name)}: {e}") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a run config file; every key and value is checked."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}:{line} is not valid YAML") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: must hold a mapping of run settings")
+    return {k: check_value(str(k), v, str(path)) for k, v in data.items()}
+
+
+@dataclass
+class RunConfig:
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.values["options"]
+
+    def identity(self) -> dict[str, Any]:
+        return {k: v for k, v in self.values.items() if FIELDS[k].identity}
+
+    @property
+    def run_id(self) -> str:
+        """Stable id from every setting that changes the result."""
+        blob = json.dumps(self.identity(), sort_keys=True, default=str).encode()
+        digest = hashlib.sha256(blob).hexdigest()[:10]
+        return f"{self['method']}-{self['dataset']}-{digest}"
+
+
+def build_config(
+    given: Mapping[str, Any],
+    dataset_defaults: Mapping[str, Any],
+    method_options: Mapping[str, Any],
+) -> RunConfig:
+    """Merge user settings over dataset defaults over field defaults, and check
+    the method options against what the method declares."""
+    values = {name: f.default for name, f in FIELDS.items()}
+    for name in DATASET_DEFAULTED:
+        values[name] = dataset_defaults.get(name)
+    values.update({k: v for k, v in given.items() if v is not None and k != "options"})
+    values["options"] = resolve_options(given.get("options") or {}, method_options)
+    missing = [n for n in DATASET_DEFAULTED if values[n] is None and n != "pretrained"]
+    if missing:
+        raise UserError(f"dataset gives no default for {', '.join(missing)}; set it explicitly")
+    return RunConfig(values)
+
+
+def resolve_options(given: Mapping[str, Any], declared: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(declared)
+    for key, value in given.items():
+        if key not in declared:
+            known = ", ".join(declared) or "none"
+            raise UserError(f"options: unknown option '{key}' for this method (known: {known})")
+        if type(value) is not type(declared[key]) and not (
+            isinstance(declared[key], float) and isinstance(value, int) and not isinstance(value, bool)
+        ):
+            kind = type(declared[key]).__name__
+            raise UserError(f"options: {key} must be of type {kind}, got {value!r}")
+        out[key] = value
+    return out

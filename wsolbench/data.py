@@ -1,0 +1,69 @@
+"""The dataset interface. A dataset plugin is one class registered with
+``@register_dataset("name")`` in a file under ``datasets/``.
+
+A split yields dicts: ``image`` (3, H, W) float tensor, ``label`` int, ``boxes``
+(n, 4) float tensor of ``x0, y0, x1, y1`` (last pixel inclusive) in the image frame,
+optionally ``mask`` (H, W) uint8 with 1 = object, and ``index``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch.utils.data import Dataset, Subset
+
+from .config import RunConfig
+
+
+class WSOLSplit(Dataset):
+    """A split that knows its labels and image ids without decoding images."""
+
+    labels: list[int]
+    image_ids: list[str]
+    has_masks: bool = False
+    has_boxes: bool = True
+
+
+@dataclass
+class Splits:
+    train: WSOLSplit
+    val: WSOLSplit
+    test: WSOLSplit
+    num_classes: int
+    image_size: tuple[int, int]  # (H, W) of the evaluation frame
+    val_source: str  # how the threshold-selection split was made, for the record
+
+    def split(self, name: str) -> WSOLSplit:
+        return getattr(self, name)
+
+
+class DatasetPlugin:
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    # Per-dataset recipe: lambda, batch_size, epochs, lr, backbone, loss_delay, loss_ramp.
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def load(self, cfg: RunConfig) -> Splits:
+        raise NotImplementedError
+
+
+def collate(items: list[dict]) -> dict[str, Any]:
+    """Stack images and labels; keep per-image boxes as a list (counts differ)."""
+    batch = {
+        "image": torch.stack([it["image"] for it in items]),
+        "label": torch.tensor([it["label"] for it in items]),
+        "index": torch.tensor([it["index"] for it in items]),
+        "boxes": [it["boxes"] for it in items],
+    }
+    if "mask" in items[0]:
+        batch["mask"] = torch.stack([it["mask"] for it in items])
+    return batch
+
+
+def subset_labels(ds: Dataset) -> list[int]:
+    if isinstance(ds, Subset):
+        base = subset_labels(ds.dataset)
+        return [base[i] for i in ds.indices]
+    return ds.labels

@@ -1,0 +1,1 @@
+"""Evaluation: score maps -> boxes and masks -> streaming metric accumulators."""

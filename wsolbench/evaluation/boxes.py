@@ -1,0 +1,74 @@
+"""Score map -> one box per threshold, under the two protocols of the field.
+
+Boxes are ``x0, y0, x1, y1`` in pixels; IoU uses the +1 convention
+(width = x1 - x0 + 1), as both the SAT authors' and the WSOL benchmark's code do.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# The benchmark's cam_curve_interval of 0.01; the SAT authors search a sub-range of it.
+THRESHOLDS = np.round(np.arange(0.0, 1.0, 0.01), 2)
+
+
+def normalize_authors(m: np.ndarray) -> np.ndarray:
+    """SAT authors: (m - min) / (max - min + 1e-5)."""
+    return (m - m.min()) / (m.max() - m.min() + 1e-5)
+
+
+def normalize_benchmark(m: np.ndarray) -> np.ndarray:
+    """WSOL benchmark: min-max to [0, 1]; constant or NaN maps become all zeros."""
+    lo, hi = m.min(), m.max()
+    if not np.isfinite(lo) or not np.isfinite(hi) or hi == lo:
+        return np.zeros_like(m)
+    return (m - lo) / (hi - lo)
+
+
+def largest_component_boxes(m: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """SAT authors' rule: foreground = m > t; largest 8-connected component by pixel
+    count; box (min col, min row, max col + 1, max row + 1); no foreground -> the
+    whole frame (0, 0, W, H). Returns (T, 4)."""
+    h, w = m.shape
+    out = np.tile(np.array([0, 0, w, h], np.int64), (len(thresholds), 1))
+    for i, t in enumerate(thresholds):
+        fg = (m > t).astype(np.uint8)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+        if n <= 1:
+            break  # thresholds ascend: every later one is empty too
+        j = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        x, y, bw, bh = stats[j, :4]
+        out[i] = (x, y, x + bw, y + bh)
+    return out
+
+
+def contour_boxes(m01: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """WSOL benchmark's rule (MaxBoxAccV2): uint8 map, ``cv2.threshold`` at
+    ``int(t * max)`` (strictly above), largest contour by ``cv2.contourArea``,
+    ``cv2.boundingRect`` -> (x, y, x + w, y + h) with x1, y1 clipped to W - 1, H - 1;
+    no contour -> (0, 0, 0, 0). Returns (T, 4)."""
+    h, w = m01.shape
+    gray = (m01 * 255).astype(np.uint8)
+    top = int(gray.max())
+    out = np.zeros((len(thresholds), 4), np.int64)
+    for i, t in enumerate(thresholds):
+        _, binary = cv2.threshold(gray, int(t * top), 255, cv2.THRESH_BINARY)
+        contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+        if not contours:
+            continue
+        x, y, bw, bh = cv2.boundingRect(max(contours, key=cv2.contourArea))
+        out[i] = (x, y, min(x + bw, w - 1), min(y + bh, h - 1))
+    return out
+
+
+def box_iou(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """IoU (+1 convention) of each box (T, 4) with each GT box (G, 4): (T, G)."""
+    b = boxes[:, None, :].astype(np.float64)
+    g = gt[None, :, :].astype(np.float64)
+    iw = np.minimum(b[..., 2], g[..., 2]) - np.maximum(b[..., 0], g[..., 0]) + 1
+    ih = np.minimum(b[..., 3], g[..., 3]) - np.maximum(b[..., 1], g[..., 1]) + 1
+    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
+    area_g = (g[..., 2] - g[..., 0] + 1) * (g[..., 3] - g[..., 1] + 1)
+    return inter / (area_b + area_g - inter)

@@ -1,0 +1,127 @@
+"""Streaming metric accumulators: ``update`` per image, ``merge`` across workers or
+jobs, ``result`` at the end. Memory does not grow with the number of images."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .boxes import (
+    THRESHOLDS,
+    box_iou,
+    contour_boxes,
+    largest_component_boxes,
+    normalize_authors,
+)
+
+IOU_LEVELS = (0.3, 0.5, 0.7)
+
+
+class Accumulator:
+    """Counters held as numpy arrays in ``self.state``; merging adds them."""
+
+    state: dict[str, np.ndarray]
+
+    def merge(self, other: Accumulator) -> None:
+        for k in self.state:
+            self.state[k] = self.state[k] + other.state[k]
+
+
+class Classification(Accumulator):
+    def __init__(self) -> None:
+        self.state = {"n": np.zeros(()), "top1": np.zeros(()), "top5": np.zeros(())}
+
+    def update(self, logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add a batch; return per-image top-1 / top-5 correctness."""
+        top5 = np.argsort(-logits, axis=1)[:, :5]
+        c1 = top5[:, 0] == labels
+        c5 = (top5 == labels[:, None]).any(axis=1)
+        self.state["n"] += len(labels)
+        self.state["top1"] += c1.sum()
+        self.state["top5"] += c5.sum()
+        return c1, c5
+
+    def result(self) -> dict[str, float]:
+        n = max(float(self.state["n"]), 1.0)
+        return {"top1_cls": 100 * self.state["top1"] / n, "top5_cls": 100 * self.state["top5"] / n}
+
+
+class BoxAccuracy(Accumulator):
+    """SAT authors' protocol, at every threshold: GT-known / Top-1 / Top-5 Loc and
+    the share of images with best IoU >= 0.3 / 0.5 / 0.7."""
+
+    def __init__(self, thresholds: np.ndarray = THRESHOLDS) -> None:
+        self.thresholds = thresholds
+        t = len(thresholds)
+        self.state = {
+            "n": np.zeros(()),
+            "iou": np.zeros((len(IOU_LEVELS), t)),
+            "top1": np.zeros(t),
+            "top5": np.zeros(t),
+        }
+
+    def update(self, score_map: np.ndarray, gt: np.ndarray, c1: bool, c5: bool) -> np.ndarray:
+        """Add one image (map on the GT boxes' frame); return best IoU per threshold."""
+        boxes = largest_component_boxes(normalize_authors(score_map), self.thresholds)
+        best = box_iou(boxes, gt).max(axis=1)
+        ok = best >= 0.5
+        self.state["n"] += 1
+        self.state["iou"] += best[None, :] >= np.array(IOU_LEVELS)[:, None]
+        self.state["top1"] += ok & c1
+        self.state["top5"] += ok & c5
+        return best
+
+    def curves(self) -> dict[str, np.ndarray]:
+        n = max(float(self.state["n"]), 1.0)
+        return {
+            "gt_known": 100 * self.state["iou"][IOU_LEVELS.index(0.5)] / n,
+            "top1_loc": 100 * self.state["top1"] / n,
+            "top5_loc": 100 * self.state["top5"] / n,
+            **{f"iou{int(d * 100)}": 100 * self.state["iou"][i] / n for i, d in enumerate(IOU_LEVELS)},
+        }
+
+
+class MaxBoxAccV2(Accumulator):
+    """WSOL benchmark's MaxBoxAccV2 (box from the largest contour)."""
+
+    def __init__(self, thresholds: np.ndarray = THRESHOLDS) -> None:
+        self.thresholds = thresholds
+        self.state = {"n": np.zeros(()), "hits": np.zeros((len(IOU_LEVELS), len(thresholds)))}
+
+    def update(self, map01: np.ndarray, gt: np.ndarray) -> None:
+        best = box_iou(contour_boxes(map01, self.thresholds), gt).max(axis=1)
+        self.state["n"] += 1
+        self.state["hits"] += best[None, :] >= np.array(IOU_LEVELS)[:, None]
+
+    def result(self) -> dict[str, float]:
+        acc = 100 * self.state["hits"].max(axis=1) / max(float(self.state["n"]), 1.0)
+        out = {f"maxboxacc_iou{int(d * 100)}": float(a) for d, a in zip(IOU_LEVELS, acc, strict=True)}
+        out["maxboxaccv2"] = float(acc.mean())
+        return out
+
+
+class PixelAP(Accumulator):
+    """PxAP (WSOL benchmark) and pIoU from per-threshold histograms of map values at
+    object and background pixels (ignored pixels excluded)."""
+
+    def __init__(self, thresholds: np.ndarray = THRESHOLDS) -> None:
+        self.edges = np.append(thresholds, 1.0)
+        t = len(thresholds)
+        self.state = {"fg": np.zeros(t), "bg": np.zeros(t)}
+
+    def update(self, map01: np.ndarray, mask: np.ndarray, ignore: np.ndarray | None = None) -> None:
+        keep = np.ones(mask.shape, bool) if ignore is None else ~ignore
+        fg, bg = keep & mask, keep & ~mask
+        self.state["fg"] += np.histogram(map01[fg], bins=self.edges)[0]
+        self.state["bg"] += np.histogram(map01[bg], bins=self.edges)[0]
+
+    def result(self) -> dict[str, float]:
+        # Cumulating from the top bin: tp[i] = object pixels scoring >= the i-th
+        # highest threshold, and likewise fp for background pixels.
+        tp = np.cumsum(self.state["fg"][::-1])
+        fp = np.cumsum(self.state["bg"][::-1])
+        total_fg = max(self.state["fg"].sum(), 1.0)
+        precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0)
+        recall = tp / total_fg
+        pxap = float((precision[1:] * np.diff(recall)).sum())
+        piou = float((tp / (total_fg + fp)).max())
+        return {"pxap": 100 * pxap, "piou": 100 * piou}

@@ -1,0 +1,39 @@
+"""SAT's spatial constraints (Wu et al., ICCV 2023, Eq. 7 and 8)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import norm
+
+
+@lru_cache(maxsize=4)
+def _gaussian_kernel_np(kernlen: int, nsig: float) -> np.ndarray:
+    # The authors' construction: integrate the normal pdf over kernlen equal bins
+    # spanning [-nsig, nsig] (plus half a bin each side), outer product, sqrt.
+    interval = (2 * nsig + 1.0) / kernlen
+    x = np.linspace(-nsig - interval / 2.0, nsig + interval / 2.0, kernlen + 1)
+    k1 = np.diff(norm.cdf(x))
+    k = np.sqrt(np.outer(k1, k1))
+    return k / k.sum()
+
+
+def gaussian_kernel(kernlen: int = 3, nsig: float = 6.0) -> torch.Tensor:
+    """The fixed (1, 1, kernlen, kernlen) kernel of SAT's normalization loss."""
+    return torch.from_numpy(_gaussian_kernel_np(kernlen, nsig)).float()[None, None]
+
+
+def batch_area_loss(maps: torch.Tensor, lam: float) -> torch.Tensor:
+    """|mean over the batch of the mean map value - lambda| (Eq. 7)."""
+    return (maps.mean() - lam).abs()
+
+
+def normalization_loss(maps: torch.Tensor, gaussian: bool = True) -> torch.Tensor:
+    """mean(M* (1 - M*)), M* the map filtered with the 3x3 Gaussian (Eq. 8)."""
+    m = maps.unsqueeze(1)
+    if gaussian:
+        m = F.conv2d(m, gaussian_kernel().to(m), padding=1)
+    return (m * (1 - m)).mean()

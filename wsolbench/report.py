@@ -1,0 +1,53 @@
+"""Tables of runs from the results store, as Markdown, CSV or LaTeX."""
+
+from __future__ import annotations
+
+import pandas as pd
+from tabulate import tabulate
+
+SETTINGS = ["method", "dataset", "kshot", "freeze", "lambda", "batch_size", "epochs", "seed"]
+METRICS = {
+    "top1_cls": "Top-1 Cls",
+    "top5_cls": "Top-5 Cls",
+    "top1_loc": "Top-1 Loc",
+    "top5_loc": "Top-5 Loc",
+    "gt_known_loc": "GT-known Loc",
+    "maxboxaccv2": "MaxBoxAccV2",
+    "pxap": "PxAP",
+    "piou": "pIoU",
+}
+FORMATS = ("md", "csv", "latex")
+
+
+def runs_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per run: its id, settings, frozen %, box threshold and metrics."""
+    rows = []
+    for r in records:
+        row = {"run_id": r["run_id"], **{k: r["config"].get(k) for k in SETTINGS}}
+        row["frozen_%"] = r.get("frozen_percent")
+        row["thr"] = f"{r['threshold']['box']:.2f} ({r['threshold']['picked_on']})"
+        row.update({label: r["metrics"].get(key) for key, label in METRICS.items()})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["run_id", *SETTINGS, "frozen_%", "thr", *METRICS.values()])
+
+
+def render(df: pd.DataFrame, fmt: str) -> str:
+    if fmt == "csv":
+        return df.to_csv(index=False, float_format="%.2f")
+    table = "github" if fmt == "md" else "latex_booktabs"
+    return tabulate(df, headers="keys", tablefmt=table, showindex=False, floatfmt=".2f", missingval="—")
+
+
+def metrics_table(record: dict) -> str:
+    """The per-run summary printed after ``wsolbench run``."""
+    m = record["metrics"]
+    rows = [(label, m[key]) for key, label in METRICS.items() if key in m]
+    rows += [
+        ("IoU>=0.3 / 0.7 at thr", f"{m['iou30']:.2f} / {m['iou70']:.2f}"),
+        ("Baseline: whole image (GT-known)", m.get("baseline_whole_image")),
+        ("Baseline: centred mean box (GT-known)", m.get("baseline_centred_box")),
+        ("Box threshold", f"{record['threshold']['box']:.2f} (picked on {record['threshold']['picked_on']})"),
+        ("Frozen parameters %", record["frozen_percent"]),
+        ("Wall time s", record["wall_time_s"]),
+    ]
+    return tabulate(rows, headers=[record["run_id"], "value"], tablefmt="github", floatfmt=".2f")

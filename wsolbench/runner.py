@@ -1,0 +1,167 @@
+"""One run = method x dataset x settings: check everything, train, evaluate, record.
+
+Every check that can fail on user input happens before the run folder is created,
+so bad input leaves nothing in the results store."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from . import PROTOCOL_VERSION
+from .checkpoints import load_pretrained
+from .config import RunConfig, build_config
+from .data import DatasetPlugin, Splits, collate
+from .environment import environment
+from .errors import UserError
+from .evaluation.evaluate import SplitScores, TrivialBoxes, evaluate_split, summarize
+from .evaluation.metrics import PixelAP
+from .freeze import PRESETS, apply_freeze
+from .kshot import kshot_indices
+from .method import Method
+from .registry import DATASETS, METHODS
+from .store import Store, save_torch, write_json
+from .trainer import train
+
+PROTOCOL = {
+    "version": PROTOCOL_VERSION,
+    "box_rule": "SAT authors: min-max on the grid, bilinear resize, map > t, largest "
+    "8-connected component, box to max+1; IoU +1; GT-known = best IoU >= 0.5",
+    "thresholds": "0.00 to 0.99 step 0.01",
+    "maxboxacc": "WSOL benchmark: largest contour, best threshold per IoU on the test split",
+    "pxap": "WSOL benchmark histograms over the same thresholds",
+}
+
+
+@dataclass
+class Plan:
+    method: Method
+    dataset: DatasetPlugin
+    cfg: RunConfig
+
+
+def plan(given: dict[str, Any]) -> Plan:
+    if not given.get("method"):
+        raise UserError("no method given (see `wsolbench list`)")
+    method = METHODS.get(given["method"])()
+    dataset = DATASETS.get(given.get("dataset") or "synthetic")()
+    cfg = build_config(given, dataset.defaults, method.options)
+    if cfg["freeze"] not in PRESETS:
+        raise UserError(f"freeze: unknown preset '{cfg['freeze']}' (known: {', '.join(PRESETS)})")
+    return Plan(method, dataset, cfg)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device: '{name}' asked for, but no CUDA device is available")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"device: '{name}' is not a device name") from None
+
+
+def _loader(ds, cfg: RunConfig, train_split: bool, seed: int) -> DataLoader:
+    return DataLoader(
+        ds,
+        batch_size=cfg["batch_size"],
+        shuffle=train_split,
+        drop_last=train_split and len(ds) > cfg["batch_size"],
+        num_workers=cfg["workers"],
+        collate_fn=collate,
+        generator=torch.Generator().manual_seed(seed) if train_split else None,
+        persistent_workers=cfg["workers"] > 0,
+    )
+
+
+def _mean_box_wh(splits: Splits) -> tuple[float, float]:
+    boxes = torch.cat([splits.train[i]["boxes"] for i in range(len(splits.train))])
+    return float((boxes[:, 2] - boxes[:, 0] + 1).mean()), float((boxes[:, 3] - boxes[:, 1] + 1).mean())
+
+
+def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
+    """Run the plan unless it already finished. Returns (record, ran)."""
+    cfg = p.cfg
+    run_dir = store.run_dir(cfg.run_id)
+    done = store.record(cfg.run_id)
+    if done is not None and not force:
+        return done, False
+    t0 = time.perf_counter()
+    torch.manual_seed(cfg["seed"])
+    device = pick_device(cfg["device"])
+    splits = p.dataset.load(cfg)
+    train_set, kshot_ids = splits.train, None
+    if cfg["kshot"] != "full":
+        idx = kshot_indices(splits.train.labels, cfg["kshot"], cfg["seed"])
+        train_set, kshot_ids = Subset(splits.train, idx), [splits.train.image_ids[i] for i in idx]
+    model = p.method.build(cfg, splits.num_classes)
+    pretrained = load_pretrained(model, cfg["pretrained"]) if cfg["pretrained"] else None
+    frozen = apply_freeze(model, cfg["freeze"], len(model.blocks))
+    t_data = time.perf_counter() - t0
+
+    # Input is valid: from here on the run folder exists.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = run_dir / "checkpoint.pt"
+    if force:
+        checkpoint.unlink(missing_ok=True)
+    try:
+        history = train(p.method, model, cfg, _loader(train_set, cfg, True, cfg["seed"]), device, checkpoint)
+        t_train = time.perf_counter() - t0 - t_data
+        scores = {}
+        for name in ("val", "test"):
+            s = SplitScores(
+                pixel=PixelAP() if name == "test" and splits.test.has_masks else None,
+                trivial=TrivialBoxes(splits.image_size, _mean_box_wh(splits)) if name == "test" else None,
+            )
+            loader = _loader(splits.split(name), cfg, False, cfg["seed"])
+            scores[name] = evaluate_split(p.method, model, loader, device, splits.image_size, s, f"eval {name}")
+        t_eval = time.perf_counter() - t0 - t_data - t_train
+        record = {
+            "run_id": cfg.run_id,
+            "method": cfg["method"],
+            "dataset": cfg["dataset"],
+            "seed": cfg["seed"],
+            "config": cfg.values,
+            "protocol": {**PROTOCOL, "box_threshold_on": cfg["threshold_on"]},
+            **summarize(scores["val"], scores["test"], cfg["threshold_on"]),
+            "frozen_percent": round(frozen, 2),
+            "class_aware": p.method.class_aware,
+            "data": {
+                "num_classes": splits.num_classes,
+                "train_images": len(train_set),
+                "val_images": len(splits.val),
+                "test_images": len(splits.test),
+                "val_source": splits.val_source,
+                "kshot_image_ids": kshot_ids,
+            },
+            "pretrained": pretrained,
+            "history": history,
+            "timing": {
+                "data_s": round(t_data, 2),
+                "train_s": round(t_train, 2),
+                "eval_s": round(t_eval, 2),
+            },
+            "wall_time_s": round(time.perf_counter() - t0, 2),
+            "environment": environment(device),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        save_torch(run_dir / "model.pt", {"model": model.state_dict(), "run_id": cfg.run_id})
+        write_json(run_dir / "record.json", record)  # written last: its presence means done
+        checkpoint.unlink(missing_ok=True)
+        (run_dir / "error.txt").unlink(missing_ok=True)
+        return record, True
+    except BaseException:
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+        raise
+
+
+def results_root(path: str | None) -> Path:
+    return Path(path) if path else Path("results")
