@@ -44,8 +44,10 @@ def _shape_mask(rng: np.random.Generator, size: int) -> np.ndarray:
         cv2.ellipse(mask, (int(cx), int(cy)), axes, rng.uniform(0, 180), 0, 360, 1, -1)
     else:
         n = 4 if kind == 1 else int(rng.integers(5, 9))
-        angles = np.sort(rng.uniform(0, 2 * np.pi, n)) if kind == 2 else (
-            np.arange(4) * np.pi / 2 + rng.uniform(0, np.pi / 2)
+        angles = (
+            np.sort(rng.uniform(0, 2 * np.pi, n))
+            if kind == 2
+            else (np.arange(4) * np.pi / 2 + rng.uniform(0, np.pi / 2))
         )
         radii = r * (rng.uniform(0.6, 1.0, n) if kind == 2 else 1.0)
         pts = np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], 1)
@@ -97,7 +99,9 @@ class SyntheticSplit(WSOLSplit):
         self.labels = [c for c in range(NUM_CLASSES) for _ in range(per_class)]
         rng.shuffle(self.labels)
         drawn = [draw(rng, c) for c in self.labels]
-        self.images = torch.from_numpy(np.stack([(d[0] * 255).round() for d in drawn]).astype(np.uint8))
+        self.images = torch.from_numpy(
+            np.stack([(d[0] * 255).round() for d in drawn]).astype(np.uint8)
+        )
         self.masks = torch.from_numpy(np.stack([d[1] for d in drawn]))
         self.boxes = torch.from_numpy(np.stack([mask_box(d[1]) for d in drawn]))
         self.image_ids = [f"{split}/{i:05d}.png" for i in range(len(self.labels))]

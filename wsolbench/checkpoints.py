@@ -34,7 +34,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def load_pretrained(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
     """Load a DeiT/timm checkpoint where names and shapes match; the classifier is
     dropped. Returns what was not loaded, for the run record."""
-    given = {k: v for k, v in read_state_dict(path).items() if not k.startswith(CLASSIFIER_PREFIXES)}
+    given = {
+        k: v for k, v in read_state_dict(path).items() if not k.startswith(CLASSIFIER_PREFIXES)
+    }
     own = model.state_dict()
     take = {k: v for k, v in given.items() if k in own and own[k].shape == v.shape}
     mismatched = [
@@ -43,7 +45,8 @@ def load_pretrained(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
         if k in own and own[k].shape != v.shape
     ]
     if not take:
-        raise UserError(f"{path}: no tensor matches the model by name and shape")
+        first = mismatched[0] if mismatched else "no parameter name in common"
+        raise UserError(f"{path}: does not fit the model (first mismatch: {first})")
     model.load_state_dict(take, strict=False)
     return {
         "file": str(path),

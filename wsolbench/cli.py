@@ -59,14 +59,29 @@ def _method_option_flags(p: argparse.ArgumentParser) -> None:
             flag = key.replace("_", "-")
             dest = f"opt:{key}"
             if default is True:
-                p.add_argument(f"--no-{flag}", dest=dest, action="store_false", default=None,
-                               help=f"[{name}] turn off {key}")
+                p.add_argument(
+                    f"--no-{flag}",
+                    dest=dest,
+                    action="store_false",
+                    default=None,
+                    help=f"[{name}] turn off {key}",
+                )
             elif default is False:
-                p.add_argument(f"--{flag}", dest=dest, action="store_true", default=None,
-                               help=f"[{name}] turn on {key}")
+                p.add_argument(
+                    f"--{flag}",
+                    dest=dest,
+                    action="store_true",
+                    default=None,
+                    help=f"[{name}] turn on {key}",
+                )
             else:
-                p.add_argument(f"--{flag}", dest=dest, type=type(default), default=None,
-                               help=f"[{name}] {key} (default {default})")
+                p.add_argument(
+                    f"--{flag}",
+                    dest=dest,
+                    type=type(default),
+                    default=None,
+                    help=f"[{name}] {key} (default {default})",
+                )
 
 
 def build_parser() -> Parser:
@@ -110,15 +125,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = Store(results_root(args.results))
     record, ran = execute(p, store, force=args.force)
     if not ran:
-        print(f"run {record['run_id']} is already finished in {store.root}; "
-              "use --force to run it again", file=sys.stderr)
+        print(
+            f"run {record['run_id']} is already finished in {store.root}; "
+            "use --force to run it again",
+            file=sys.stderr,
+        )
     print(metrics_table(record))
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    methods = [(n, "class-aware" if METHODS.get(n).class_aware else "class-agnostic",
-                METHODS.get(n).description) for n in METHODS.names()]
+    methods = [
+        (
+            n,
+            "class-aware" if METHODS.get(n).class_aware else "class-agnostic",
+            METHODS.get(n).description,
+        )
+        for n in METHODS.names()
+    ]
     print(tabulate(methods, headers=["method", "maps", "description"], tablefmt="github"))
     print()
     datasets = [(n, DATASETS.get(n).description) for n in DATASETS.names()]

@@ -94,7 +94,9 @@ FIELDS: dict[str, Field] = {
     "pretrained": Field(_str, help="DeiT/timm checkpoint file to start from"),
     "loss_delay": Field(_float(0.0), help="epochs before spatial losses start (dataset default)"),
     "loss_ramp": Field(_float(0.0), help="epochs over which spatial losses ramp in"),
-    "threshold_on": Field(_choice("val", "test"), "val", help="split the box threshold is picked on"),
+    "threshold_on": Field(
+        _choice("val", "test"), "val", help="split the box threshold is picked on"
+    ),
     "options": Field(_options, None, help="method-specific options"),
     "data_root": Field(_str, None, identity=False, help="folder holding the datasets"),
     "device": Field(_str, "auto", identity=False, help="auto, cpu or cuda"),
@@ -165,7 +167,9 @@ def build_config(
     values = {name: f.default for name, f in FIELDS.items()}
     for name in DATASET_DEFAULTED:
         values[name] = dataset_defaults.get(name)
-    values.update({k: v for k, v in given.items() if v is not None and k != "options"})
+    values.update(
+        {k: check_value(k, v) for k, v in given.items() if v is not None and k != "options"}
+    )
     values["options"] = resolve_options(given.get("options") or {}, method_options)
     missing = [n for n in DATASET_DEFAULTED if values[n] is None and n != "pretrained"]
     if missing:
@@ -180,7 +184,9 @@ def resolve_options(given: Mapping[str, Any], declared: Mapping[str, Any]) -> di
             known = ", ".join(declared) or "none"
             raise UserError(f"options: unknown option '{key}' for this method (known: {known})")
         if type(value) is not type(declared[key]) and not (
-            isinstance(declared[key], float) and isinstance(value, int) and not isinstance(value, bool)
+            isinstance(declared[key], float)
+            and isinstance(value, int)
+            and not isinstance(value, bool)
         ):
             kind = type(declared[key]).__name__
             raise UserError(f"options: {key} must be of type {kind}, got {value!r}")

@@ -28,7 +28,9 @@ def git_commit() -> dict[str, str | bool]:
         )
         dirty = subprocess.run(
             ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=10,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
         return {"commit": "unknown", "dirty": False}

@@ -35,7 +35,9 @@ def render(df: pd.DataFrame, fmt: str) -> str:
     if fmt == "csv":
         return df.to_csv(index=False, float_format="%.2f")
     table = "github" if fmt == "md" else "latex_booktabs"
-    return tabulate(df, headers="keys", tablefmt=table, showindex=False, floatfmt=".2f", missingval="—")
+    return tabulate(
+        df, headers="keys", tablefmt=table, showindex=False, floatfmt=".2f", missingval="—"
+    )
 
 
 def metrics_table(record: dict) -> str:
@@ -46,7 +48,10 @@ def metrics_table(record: dict) -> str:
         ("IoU>=0.3 / 0.7 at thr", f"{m['iou30']:.2f} / {m['iou70']:.2f}"),
         ("Baseline: whole image (GT-known)", m.get("baseline_whole_image")),
         ("Baseline: centred mean box (GT-known)", m.get("baseline_centred_box")),
-        ("Box threshold", f"{record['threshold']['box']:.2f} (picked on {record['threshold']['picked_on']})"),
+        (
+            "Box threshold",
+            f"{record['threshold']['box']:.2f} (picked on {record['threshold']['picked_on']})",
+        ),
         ("Frozen parameters %", record["frozen_percent"]),
         ("Wall time s", record["wall_time_s"]),
     ]

@@ -84,7 +84,9 @@ def _loader(ds, cfg: RunConfig, train_split: bool, seed: int) -> DataLoader:
 
 def _mean_box_wh(splits: Splits) -> tuple[float, float]:
     boxes = torch.cat([splits.train[i]["boxes"] for i in range(len(splits.train))])
-    return float((boxes[:, 2] - boxes[:, 0] + 1).mean()), float((boxes[:, 3] - boxes[:, 1] + 1).mean())
+    return float((boxes[:, 2] - boxes[:, 0] + 1).mean()), float(
+        (boxes[:, 3] - boxes[:, 1] + 1).mean()
+    )
 
 
 def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
@@ -113,16 +115,22 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
     if force:
         checkpoint.unlink(missing_ok=True)
     try:
-        history = train(p.method, model, cfg, _loader(train_set, cfg, True, cfg["seed"]), device, checkpoint)
+        history = train(
+            p.method, model, cfg, _loader(train_set, cfg, True, cfg["seed"]), device, checkpoint
+        )
         t_train = time.perf_counter() - t0 - t_data
         scores = {}
         for name in ("val", "test"):
             s = SplitScores(
                 pixel=PixelAP() if name == "test" and splits.test.has_masks else None,
-                trivial=TrivialBoxes(splits.image_size, _mean_box_wh(splits)) if name == "test" else None,
+                trivial=TrivialBoxes(splits.image_size, _mean_box_wh(splits))
+                if name == "test"
+                else None,
             )
             loader = _loader(splits.split(name), cfg, False, cfg["seed"])
-            scores[name] = evaluate_split(p.method, model, loader, device, splits.image_size, s, f"eval {name}")
+            scores[name] = evaluate_split(
+                p.method, model, loader, device, splits.image_size, s, f"eval {name}"
+            )
         t_eval = time.perf_counter() - t0 - t_data - t_train
         record = {
             "run_id": cfg.run_id,

@@ -71,7 +71,13 @@ def train(
             generator.manual_seed(cfg["seed"] * 100_003 + epoch)  # shuffling independent of resume
         model.train()
         sums: dict[str, float] = {}
-        bar = tqdm(loader, desc=f"train {epoch + 1}/{epochs}", unit="batch", leave=False, dynamic_ncols=True)
+        bar = tqdm(
+            loader,
+            desc=f"train {epoch + 1}/{epochs}",
+            unit="batch",
+            leave=False,
+            dynamic_ncols=True,
+        )
         for i, batch in enumerate(bar):
             w = spatial_weight(epoch + i / steps, cfg["loss_delay"], cfg["loss_ramp"])
             out = model(batch["image"].to(device))

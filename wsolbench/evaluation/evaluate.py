@@ -45,7 +45,9 @@ class SplitScores:
 
 
 def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)[:, 0]
+    return F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)[
+        :, 0
+    ]
 
 
 def _minmax_grid(maps: torch.Tensor) -> torch.Tensor:

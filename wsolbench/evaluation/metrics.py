@@ -76,7 +76,10 @@ class BoxAccuracy(Accumulator):
             "gt_known": 100 * self.state["iou"][IOU_LEVELS.index(0.5)] / n,
             "top1_loc": 100 * self.state["top1"] / n,
             "top5_loc": 100 * self.state["top5"] / n,
-            **{f"iou{int(d * 100)}": 100 * self.state["iou"][i] / n for i, d in enumerate(IOU_LEVELS)},
+            **{
+                f"iou{int(d * 100)}": 100 * self.state["iou"][i] / n
+                for i, d in enumerate(IOU_LEVELS)
+            },
         }
 
 
@@ -94,7 +97,9 @@ class MaxBoxAccV2(Accumulator):
 
     def result(self) -> dict[str, float]:
         acc = 100 * self.state["hits"].max(axis=1) / max(float(self.state["n"]), 1.0)
-        out = {f"maxboxacc_iou{int(d * 100)}": float(a) for d, a in zip(IOU_LEVELS, acc, strict=True)}
+        out = {
+            f"maxboxacc_iou{int(d * 100)}": float(a) for d, a in zip(IOU_LEVELS, acc, strict=True)
+        }
         out["maxboxaccv2"] = float(acc.mean())
         return out
 

@@ -1,0 +1,83 @@
+"""Bad input: one line naming what is wrong, exit 2, no traceback, nothing written."""
+
+import pytest
+import torch
+
+from wsolbench.cli import main
+
+
+@pytest.fixture
+def store(tmp_path):
+    return tmp_path / "results"
+
+
+def run_bad(capsys, store, *argv):
+    code = main(["run", *argv, "--results", str(store)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("wsolbench: error: ") and "\n" not in err, err
+    assert "Traceback" not in err
+    assert not store.exists() or not any(store.iterdir())
+    return err
+
+
+@pytest.mark.parametrize(
+    "argv, expect",
+    [
+        (["nosuch"], "unknown method 'nosuch' (known: sat"),
+        (["sat", "--dataset", "nosuch"], "unknown dataset 'nosuch' (known:"),
+        (["sat", "--freeze", "z"], "freeze: unknown preset 'z' (known: a, b, c, d, e, e_proj)"),
+        (["sat", "--lambda", "1.5"], "lambda: must be in (0.0, 1.0), got 1.5"),
+        (["sat", "--batch-size", "0"], "batch_size: must be >= 1, got 0"),
+        (["sat", "--epochs", "abc"], "argument --epochs: invalid int value: 'abc'"),
+        (["sat", "--kshot", "two"], "kshot: must be an integer, got 'two'"),
+        (["sat", "--schedule", "step"], "schedule: must be one of constant, cosine"),
+        (["sat", "--backbone", "no_such_vit"], "backbone 'no_such_vit': Unknown model"),
+        (["sat", "--backbone", "resnet18"], "must be a timm VisionTransformer"),
+        (["sat", "--pretrained", "missing.pt"], "missing.pt: checkpoint file not found"),
+        (["sat", "--sat-blocks", "x"], "argument --sat-blocks: invalid int value: 'x'"),
+        ([], "no method given"),
+    ],
+)
+def test_bad_flags(capsys, store, argv, expect):
+    assert expect in run_bad(capsys, store, *argv)
+
+
+def test_kshot_larger_than_a_class(capsys, store):
+    err = run_bad(capsys, store, "sat", "--kshot", "401")
+    assert "kshot: 401 is more than class" in err and "(400 training images)" in err
+
+
+def test_unreadable_checkpoint(capsys, store, tmp_path):
+    bad = tmp_path / "garbage.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    assert "garbage.pt: not a readable checkpoint" in run_bad(
+        capsys, store, "sat", "--pretrained", str(bad)
+    )
+
+
+def test_mismatched_checkpoint_names_key_and_shapes(capsys, store, tmp_path):
+    ckpt = tmp_path / "other.pth"
+    torch.save({"model": {"blocks.0.attn.qkv.weight": torch.zeros(3, 3)}}, ckpt)
+    err = run_bad(capsys, store, "sat", "--pretrained", str(ckpt))
+    assert "first mismatch: blocks.0.attn.qkv.weight: checkpoint (3, 3) vs model (288, 96)" in err
+
+
+@pytest.mark.parametrize(
+    "text, expect",
+    [
+        ("lamda: 0.3\n", "run.yaml: lamda: unknown key"),
+        ("seed: x\n", "run.yaml: seed: must be an integer"),
+    ],
+)
+def test_bad_config_file(capsys, store, tmp_path, text, expect):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(text)
+    assert expect in run_bad(capsys, store, "sat", "--config", str(cfg))
+
+
+def test_real_process_prints_one_line(cli, tmp_path):
+    code, out, err = cli("run", "sat", "--lambda", "2", "--results", str(tmp_path / "r"))
+    assert code == 2 and out == ""
+    assert err == "wsolbench: error: lambda: must be in (0.0, 1.0), got 2.0\n"
+    assert not (tmp_path / "r").exists()

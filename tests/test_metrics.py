@@ -1,0 +1,141 @@
+"""Every metric against values worked out by hand on tiny maps and boxes."""
+
+import numpy as np
+import pytest
+
+from wsolbench.evaluation.boxes import (
+    box_iou,
+    contour_boxes,
+    largest_component_boxes,
+    normalize_authors,
+    normalize_benchmark,
+)
+from wsolbench.evaluation.evaluate import SplitScores, TrivialBoxes, summarize
+from wsolbench.evaluation.metrics import BoxAccuracy, Classification, MaxBoxAccV2, PixelAP
+
+
+def two_blobs() -> np.ndarray:
+    m = np.zeros((6, 8))
+    m[1:3, 1:3] = 0.9  # blob A: 4 pixels, rows 1-2, cols 1-2
+    m[3:6, 5:8] = 0.6  # blob B: 9 pixels, rows 3-5, cols 5-7, touching the bottom-right border
+    return m
+
+
+def test_iou_uses_plus_one_convention():
+    iou = box_iou(
+        np.array([[0, 0, 9, 9]]), np.array([[5, 5, 14, 14], [0, 0, 9, 9], [20, 20, 30, 30]])
+    )
+    np.testing.assert_allclose(iou, [[25 / 175, 1.0, 0.0]])
+
+
+def test_authors_rule_largest_component_and_edges():
+    boxes = largest_component_boxes(two_blobs(), np.array([0.5, 0.7, 0.95]))
+    assert boxes.tolist() == [[5, 3, 8, 6], [1, 1, 3, 3], [0, 0, 8, 6]]  # none > 0.95: whole frame
+
+
+def test_authors_rule_uses_8_connectivity():
+    m = np.zeros((6, 8))
+    m[0, 0] = m[1, 1] = m[2, 2] = 1.0  # a diagonal: one component of 3 with 8-neighbours
+    m[5, 4:6] = 1.0  # two pixels side by side
+    assert largest_component_boxes(m, np.array([0.5])).tolist() == [[0, 0, 3, 3]]
+
+
+def test_benchmark_rule_largest_contour_clipped_at_border():
+    boxes = contour_boxes(two_blobs(), np.array([0.5, 0.7, 0.99]))
+    # B's rect is (5, 3, 8, 6), clipped to (W-1, H-1); above 153/229 only A remains.
+    assert boxes.tolist() == [[5, 3, 7, 5], [1, 1, 3, 3], [1, 1, 3, 3]]
+
+
+def test_empty_and_constant_maps():
+    t = np.array([0.0, 0.5])
+    for m in (np.zeros((4, 5)), np.full((4, 5), 0.3)):
+        assert largest_component_boxes(normalize_authors(m), t).tolist() == [[0, 0, 5, 4]] * 2
+        assert contour_boxes(normalize_benchmark(m), t).tolist() == [[0, 0, 0, 0]] * 2
+    assert normalize_benchmark(np.array([[np.nan, 1.0]])).tolist() == [[0.0, 0.0]]
+
+
+def test_box_accuracy_curves_with_two_gt_boxes():
+    acc = BoxAccuracy(thresholds=np.array([0.5, 0.7]))
+    m = two_blobs()
+    # image 1: GT = blob B. t=0.5 -> box (5,3,8,6): IoU 9/16; t=0.7 -> blob A: IoU 0
+    best = acc.update(m, np.array([[5, 3, 7, 5]]), c1=False, c5=True)
+    np.testing.assert_allclose(best, [9 / 16, 0.0])
+    # image 2: two GT boxes; t=0.7 -> box (1,1,3,3) vs (1,1,2,2): IoU 4/9 (best of the two)
+    best = acc.update(m, np.array([[10, 10, 12, 12], [1, 1, 2, 2]]), c1=True, c5=True)
+    np.testing.assert_allclose(best, [0.0, 4 / 9])
+    c = acc.curves()
+    np.testing.assert_allclose(c["gt_known"], [50, 0])
+    np.testing.assert_allclose(c["top1_loc"], [0, 0])  # image 1 is localized but misclassified
+    np.testing.assert_allclose(c["top5_loc"], [50, 0])
+    np.testing.assert_allclose(c["iou30"], [50, 50])
+    np.testing.assert_allclose(c["iou70"], [0, 0])
+
+
+def test_maxboxacc_v2():
+    acc = MaxBoxAccV2()
+    m = two_blobs()
+    acc.update(m, np.array([[5, 3, 7, 5]]))  # low thresholds: exact box, IoU 1
+    acc.update(m, np.array([[1, 1, 2, 2]]))  # high thresholds: IoU 4/9 (counts at 0.3 only)
+    r = acc.result()
+    assert r["maxboxacc_iou30"] == pytest.approx(50.0)
+    assert r["maxboxacc_iou50"] == pytest.approx(50.0)
+    assert r["maxboxacc_iou70"] == pytest.approx(50.0)
+    assert r["maxboxaccv2"] == pytest.approx(50.0)
+    single = MaxBoxAccV2()
+    single.update(m, np.array([[5, 3, 7, 5]]))
+    assert single.result()["maxboxaccv2"] == pytest.approx(100.0)
+
+
+def test_pxap_and_piou_by_hand():
+    m = np.array([[0.9, 0.8], [0.7, 0.1]])
+    mask = np.array([[True, False], [True, False]])
+    px = PixelAP()
+    px.update(m, mask)
+    # ranking fg, bg, fg, bg: AP = 1 * 0.5 + 2/3 * 0.5; pIoU peaks at t=0.7: 2 / (2 + 1)
+    assert px.result()["pxap"] == pytest.approx(100 * (0.5 + 1 / 3))
+    assert px.result()["piou"] == pytest.approx(100 * 2 / 3)
+    ignored = PixelAP()
+    ignored.update(m, mask, ignore=np.array([[False, True], [False, False]]))
+    assert ignored.result() == pytest.approx({"pxap": 100.0, "piou": 100.0})
+
+
+def test_accumulators_merge_like_one_pass():
+    m = two_blobs()
+    whole, a, b = PixelAP(), PixelAP(), PixelAP()
+    mask = m > 0.7
+    whole.update(m, mask)
+    whole.update(m.T.copy(), mask.T.copy())
+    a.update(m, mask)
+    b.update(m.T.copy(), mask.T.copy())
+    a.merge(b)
+    assert a.result() == whole.result()
+
+
+def test_classification_top1_top5():
+    acc = Classification()
+    logits = np.array([[9, 1, 2, 3, 4, 5, 6], [0, 1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1, 0]], float)
+    c1, c5 = acc.update(logits, np.array([0, 1, 6]))
+    assert c1.tolist() == [True, False, False]  # image 3's top class is 0
+    assert c5.tolist() == [True, False, False]  # label 1 ranks 6th in image 2; 6 ranks 7th in 3
+    assert acc.result() == pytest.approx({"top1_cls": 100 / 3, "top5_cls": 100 / 3})
+
+
+def test_threshold_picked_on_val_then_applied_to_test():
+    val, test = SplitScores(), SplitScores()
+    for s, best in ((val, 10), (test, 50)):
+        s.box.state["n"] += 4
+        s.box.state["iou"][1, best] = 4  # all four images hit at one threshold only
+        s.box.state["iou"][1, 10] = max(s.box.state["iou"][1, 10], 1)
+    on_val = summarize(val, test, "val")
+    assert on_val["threshold"] == {"box": 0.10, "picked_on": "val"}
+    assert on_val["metrics"]["gt_known_loc"] == pytest.approx(25.0)
+    on_test = summarize(val, test, "test")
+    assert on_test["threshold"] == {"box": 0.50, "picked_on": "test"}
+    assert on_test["metrics"]["gt_known_loc"] == pytest.approx(100.0)
+
+
+def test_trivial_boxes():
+    t = TrivialBoxes((10, 10), mean_wh=(4.0, 4.0))  # centred box (3, 3, 6, 6)
+    t.update(np.array([[3, 3, 6, 6]]))
+    t.update(np.array([[0, 0, 9, 9]]))
+    assert t.result() == {"baseline_whole_image": 50.0, "baseline_centred_box": 50.0}

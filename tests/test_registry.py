@@ -1,0 +1,66 @@
+"""Plugins are found by folder and by entry point; the top-level datasets/ folder
+never shadows an installed `datasets` package."""
+
+import subprocess
+import sys
+import uuid
+
+from conftest import REPO
+
+PLUGIN = """
+from wsolbench.method import Method
+from wsolbench.registry import register_method
+
+
+@register_method("{name}")
+class Demo(Method):
+    description = "{description}"
+"""
+
+
+def test_new_file_in_methods_folder_is_listed(cli):
+    name = f"zz_demo_{uuid.uuid4().hex[:8]}"
+    path = REPO / "methods" / f"{name}.py"
+    path.write_text(PLUGIN.format(name=name, description="a method dropped into methods/"))
+    try:
+        code, out, err = cli("list")
+    finally:
+        path.unlink()
+    assert code == 0, err
+    assert name in out and "a method dropped into methods/" in out
+    assert "sat" in out and "synthetic" in out
+
+
+def test_entry_point_plugin_from_installed_distribution(cli, tmp_path):
+    site = tmp_path / "site"
+    (site / "extmethod_pkg").mkdir(parents=True)
+    (site / "extmethod_pkg" / "__init__.py").write_text(
+        PLUGIN.format(name="ext_demo", description="shipped in another distribution")
+    )
+    dist = site / "extmethod_pkg-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: extmethod-pkg\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[wsolbench.methods]\next_demo = extmethod_pkg\n")
+    code, out, err = cli("list", env={"PYTHONPATH": str(site)})
+    assert code == 0, err
+    assert "ext_demo" in out and "shipped in another distribution" in out
+
+
+def test_top_level_datasets_folder_does_not_shadow(tmp_path):
+    fake = tmp_path / "site" / "datasets"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("ORIGIN = 'installed'\n")
+    probe = (
+        "import datasets; from wsolbench.registry import DATASETS; "
+        "print(datasets.ORIGIN, 'synthetic' in DATASETS.names())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["installed", "True"]
+    assert not (REPO / "datasets" / "__init__.py").exists()

@@ -1,0 +1,122 @@
+"""End to end through the real CLI: record contents, atomic/no-overwrite behaviour,
+YAML configs, reports, resume, and the main job's localization quality."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+TINY = ["--epochs", "1", "--kshot", "5", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from wsolbench.cli import main
+
+    store = tmp_path_factory.mktemp("store")
+    assert main(["run", "sat", *TINY, "--results", str(store)]) == 0
+    (run_dir,) = [p for p in store.iterdir() if p.is_dir()]
+    return store, run_dir
+
+
+def test_record_says_exactly_what_ran(tiny_run):
+    store, run_dir = tiny_run
+    rec = json.loads((run_dir / "record.json").read_text())
+    assert rec["run_id"] == run_dir.name and rec["method"] == "sat" and rec["seed"] == 3
+    c = rec["config"]
+    assert (c["epochs"], c["kshot"], c["dataset"], c["freeze"]) == (1, 5, "synthetic", "a")
+    assert c["options"] == {
+        "area_loss": True,
+        "norm_loss": True,
+        "gaussian": True,
+        "sat_blocks": 3,
+        "fused": True,
+    }
+    assert rec["protocol"]["version"] == "1" and rec["protocol"]["box_threshold_on"] == "val"
+    assert rec["frozen_percent"] == 0.0
+    assert rec["environment"]["packages"]["torch"] == torch.__version__.split("+")[0] or rec[
+        "environment"
+    ]["packages"]["torch"].startswith(torch.__version__.split("+")[0])
+    assert (
+        len(rec["environment"]["git"]["commit"]) in (40, 7)
+        or rec["environment"]["git"]["commit"] == "unknown"
+    )
+    assert rec["wall_time_s"] > 0 and set(rec["timing"]) == {"data_s", "train_s", "eval_s"}
+    assert len(rec["data"]["kshot_image_ids"]) == 30 and rec["data"]["train_images"] == 30
+    assert len(rec["curve"]["thresholds"]) == len(rec["curve"]["test_gt_known"]) == 100
+    m = rec["metrics"]
+    for key in (
+        "top1_cls",
+        "top5_cls",
+        "gt_known_loc",
+        "top1_loc",
+        "top5_loc",
+        "maxboxaccv2",
+        "maxboxacc_iou30",
+        "maxboxacc_iou50",
+        "maxboxacc_iou70",
+        "pxap",
+        "piou",
+        "baseline_whole_image",
+        "baseline_centred_box",
+    ):
+        assert 0.0 <= m[key] <= 100.0, key
+    assert m["top1_loc"] <= m["gt_known_loc"] and m["top1_loc"] <= m["top5_loc"]
+    assert not (run_dir / "checkpoint.pt").exists() and not (run_dir / "error.txt").exists()
+    assert not list(run_dir.glob(".*.tmp"))
+
+
+def test_model_checkpoint_loads_safely(tiny_run):
+    _, run_dir = tiny_run
+    state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)
+    assert state["run_id"] == run_dir.name
+    assert state["model"]["spatial_token"].shape == (1, 1, 96)
+    assert state["model"]["head.weight"].shape == (6, 96, 3, 3)
+
+
+def test_rerun_does_not_overwrite_and_force_does(tiny_run, cli):
+    store, run_dir = tiny_run
+    record = run_dir / "record.json"
+    before = (record.read_bytes(), record.stat().st_mtime_ns)
+    code, out, err = cli("run", "sat", *TINY, "--results", str(store))
+    assert code == 0 and "already finished" in err and run_dir.name in out
+    assert (record.read_bytes(), record.stat().st_mtime_ns) == before
+    code, _, err = cli("run", "sat", *TINY, "--results", str(store), "--force")
+    assert code == 0, err
+    assert record.stat().st_mtime_ns != before[1]
+    assert [p.name for p in store.iterdir()] == [run_dir.name]
+
+
+def test_yaml_config_is_the_same_run(tiny_run, cli, tmp_path):
+    store, run_dir = tiny_run
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("method: sat\nepochs: 1\nkshot: 5\nseed: 3\n")
+    code, out, err = cli("run", "--config", str(cfg), "--results", str(store))
+    assert code == 0 and "already finished" in err and run_dir.name in out
+
+
+def test_report_formats(tiny_run, cli, tmp_path):
+    store, run_dir = tiny_run
+    rec = json.loads((run_dir / "record.json").read_text())
+    code, md, _ = cli("report", "--results", str(store))
+    assert code == 0 and md.startswith("| run_id") and run_dir.name in md
+    out = tmp_path / "runs.csv"
+    assert cli("report", "--format", "csv", "--out", str(out), "--results", str(store))[0] == 0
+    df = pd.read_csv(out)
+    assert df["run_id"].tolist() == [run_dir.name]
+    assert df["GT-known Loc"].iloc[0] == pytest.approx(rec["metrics"]["gt_known_loc"], abs=0.006)
+    code, tex, _ = cli("report", "--format", "latex", "--results", str(store))
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
+
+
+def test_main_job_beats_trivial_baselines(cli, tmp_path):
+    """`wsolbench run sat` with no other argument: the README's main job."""
+    code, out, err = cli("run", "sat", cwd=tmp_path)
+    assert code == 0, err
+    (record,) = (tmp_path / "results").glob("*/record.json")
+    m = json.loads(record.read_text())["metrics"]
+    assert m["top1_cls"] > 90
+    assert m["baseline_whole_image"] < 5
+    assert m["gt_known_loc"] > m["baseline_centred_box"] + 15
+    assert "GT-known Loc" in out
