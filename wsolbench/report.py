@@ -42,17 +42,23 @@ def render(df: pd.DataFrame, fmt: str) -> str:
 
 def metrics_table(record: dict) -> str:
     """The per-run summary printed after ``wsolbench run``."""
-    m = record["metrics"]
-    rows = [(label, m[key]) for key, label in METRICS.items() if key in m]
+    m, t = record["metrics"], record["timing"]
+    rows = [(label, f"{m[key]:.2f}") for key, label in METRICS.items() if key in m]
     rows += [
-        ("IoU>=0.3 / 0.7 at thr", f"{m['iou30']:.2f} / {m['iou70']:.2f}"),
-        ("Baseline: whole image (GT-known)", m.get("baseline_whole_image")),
-        ("Baseline: centred mean box (GT-known)", m.get("baseline_centred_box")),
+        ("IoU>=0.3 / >=0.7 at threshold", f"{m['iou30']:.2f} / {m['iou70']:.2f}"),
+        ("Baseline: whole image, GT-known", f"{m['baseline_whole_image']:.2f}"),
+        ("Baseline: centred mean box, GT-known", f"{m['baseline_centred_box']:.2f}"),
         (
             "Box threshold",
             f"{record['threshold']['box']:.2f} (picked on {record['threshold']['picked_on']})",
         ),
-        ("Frozen parameters %", record["frozen_percent"]),
-        ("Wall time s", record["wall_time_s"]),
+        ("Frozen parameters %", f"{record['frozen_percent']:.1f}"),
+        (
+            "Time s: data / train / eval",
+            f"{t['data_s']:.0f} / {t['train_s']:.0f} / {t['eval_s']:.0f}",
+        ),
+        ("Wall time s", f"{record['wall_time_s']:.0f}"),
     ]
-    return tabulate(rows, headers=[record["run_id"], "value"], tablefmt="github", floatfmt=".2f")
+    return tabulate(
+        rows, headers=[record["run_id"], "value"], tablefmt="github", disable_numparse=True
+    )

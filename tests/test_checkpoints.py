@@ -1,0 +1,67 @@
+"""--pretrained: DeiT/timm checkpoints load where names and shapes match."""
+
+import pytest
+import timm
+import torch
+
+from wsolbench.checkpoints import load_pretrained
+from wsolbench.config import build_config
+from wsolbench.errors import UserError
+from wsolbench.registry import METHODS
+
+RECIPE = {
+    "backbone": "wsolbench_vit_micro_patch8_64",
+    "lambda": 0.2,
+    "batch_size": 4,
+    "epochs": 1,
+    "lr": 1e-3,
+    "loss_delay": 0.0,
+    "loss_ramp": 0.0,
+}
+
+
+def sat_net():
+    sat = METHODS.get("sat")()
+    return sat.build(build_config({"method": "sat"}, RECIPE, sat.options), 6)
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+def test_timm_checkpoint_loads_and_classifier_is_dropped(tmp_path, wrap):
+    torch.manual_seed(5)
+    vit = timm.create_model("wsolbench_vit_micro_patch8_64", num_classes=10)
+    sd = vit.state_dict()
+    path = tmp_path / "deit.pth"
+    torch.save({"model": sd, "epoch": 300} if wrap else sd, path)
+    net = sat_net()
+    info = load_pretrained(net, path)
+    own = net.state_dict()
+    for key in (
+        "pos_embed",
+        "cls_token",
+        "patch_embed.proj.weight",
+        "blocks.5.mlp.fc2.weight",
+        "norm.bias",
+    ):
+        assert torch.equal(own[key], sd[key]), key
+    assert info["missing"] == ["head.bias", "head.weight", "spatial_pos_embed", "spatial_token"]
+    assert info["unexpected"] == [] and info["mismatched"] == []
+    assert info["loaded"] == len(sd) - 2  # everything but the linear classifier
+
+
+def test_partial_shape_mismatch_is_listed(tmp_path):
+    sd = timm.create_model("wsolbench_vit_micro_patch8_64", num_classes=0).state_dict()
+    sd["pos_embed"] = torch.zeros(1, 50, 96)
+    sd["extra.thing"] = torch.zeros(2)
+    path = tmp_path / "odd.pth"
+    torch.save(sd, path)
+    info = load_pretrained(sat_net(), path)
+    assert info["mismatched"] == ["pos_embed: checkpoint (1, 50, 96) vs model (1, 65, 96)"]
+    assert info["unexpected"] == ["extra.thing"]
+    assert "pos_embed" in info["missing"]
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model": {"w": torch.zeros(1)}, "obj": object()}, path)
+    with pytest.raises(UserError, match="not a readable checkpoint"):
+        load_pretrained(sat_net(), path)
