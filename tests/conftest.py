@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from wsolbench.config import RunConfig, build_config
+from wsolbench.registry import METHODS
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -26,3 +29,19 @@ def cli(tmp_path):
         return proc.returncode, proc.stdout, proc.stderr
 
     return run
+
+
+MICRO_RECIPE = {
+    "backbone": "wsolbench_vit_micro_patch8_64",
+    "lambda": 0.2,
+    "batch_size": 4,
+    "epochs": 1,
+    "lr": 1e-3,
+    "loss_delay": 0.0,
+    "loss_ramp": 0.0,
+}
+
+
+def micro_config(method: str = "sat", **given) -> RunConfig:
+    """A run config on the small synthetic backbone, without loading any data."""
+    return build_config({"method": method, **given}, MICRO_RECIPE, METHODS.get(method).options)

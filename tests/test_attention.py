@@ -2,8 +2,8 @@
 authors' code: softmax, multiply by the gate, matmul."""
 
 import torch
+from conftest import micro_config
 
-from wsolbench.config import build_config
 from wsolbench.registry import METHODS
 
 
@@ -11,19 +11,7 @@ def _pair():
     sat = METHODS.get("sat")()
     nets = []
     for fused in (True, False):
-        cfg = build_config(
-            {"method": "sat", "options": {"fused": fused}, "drop_path": 0.0},
-            {
-                "backbone": "wsolbench_vit_micro_patch8_64",
-                "lambda": 0.2,
-                "batch_size": 4,
-                "epochs": 1,
-                "lr": 1e-3,
-                "loss_delay": 0.0,
-                "loss_ramp": 0.0,
-            },
-            sat.options,
-        )
+        cfg = micro_config(options={"fused": fused}, drop_path=0.0)
         torch.manual_seed(0)
         nets.append((sat.build(cfg, 5).double(), cfg))
     nets[1][0].load_state_dict(nets[0][0].state_dict())

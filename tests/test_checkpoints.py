@@ -3,26 +3,16 @@
 import pytest
 import timm
 import torch
+from conftest import micro_config
 
 from wsolbench.checkpoints import load_pretrained
-from wsolbench.config import build_config
 from wsolbench.errors import UserError
 from wsolbench.registry import METHODS
-
-RECIPE = {
-    "backbone": "wsolbench_vit_micro_patch8_64",
-    "lambda": 0.2,
-    "batch_size": 4,
-    "epochs": 1,
-    "lr": 1e-3,
-    "loss_delay": 0.0,
-    "loss_ramp": 0.0,
-}
 
 
 def sat_net():
     sat = METHODS.get("sat")()
-    return sat.build(build_config({"method": "sat"}, RECIPE, sat.options), 6)
+    return sat.build(micro_config(), 6)
 
 
 @pytest.mark.parametrize("wrap", [True, False])

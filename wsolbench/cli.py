@@ -57,31 +57,14 @@ def _method_option_flags(p: argparse.ArgumentParser) -> None:
                 continue
             seen[key] = default
             flag = key.replace("_", "-")
-            dest = f"opt:{key}"
-            if default is True:
-                p.add_argument(
-                    f"--no-{flag}",
-                    dest=dest,
-                    action="store_false",
-                    default=None,
-                    help=f"[{name}] turn off {key}",
-                )
-            elif default is False:
-                p.add_argument(
-                    f"--{flag}",
-                    dest=dest,
-                    action="store_true",
-                    default=None,
-                    help=f"[{name}] turn on {key}",
-                )
+            if isinstance(default, bool):
+                name_flag = f"--no-{flag}" if default else f"--{flag}"
+                kind = {"action": "store_false" if default else "store_true"}
+                text = f"[{name}] turn {'off' if default else 'on'} {key}"
             else:
-                p.add_argument(
-                    f"--{flag}",
-                    dest=dest,
-                    type=type(default),
-                    default=None,
-                    help=f"[{name}] {key} (default {default})",
-                )
+                name_flag, kind = f"--{flag}", {"type": type(default), "metavar": key.upper()}
+                text = f"[{name}] {key} (default {default})"
+            p.add_argument(name_flag, dest=f"opt:{key}", default=None, help=text, **kind)
 
 
 def build_parser() -> Parser:
