@@ -25,11 +25,11 @@ The paper writes the logit scale as sqrt(D); the code (and this) uses sqrt(head_
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from wsolbench.config import RunConfig
-from wsolbench.losses import batch_area_loss, normalization_loss
+from wsolbench.errors import UserError
+from wsolbench.losses import spatial_losses
 from wsolbench.method import Method
 from wsolbench.models.attention import block_forward
 from wsolbench.models.trunk import ModelOutput, WSOLViT
@@ -38,33 +38,50 @@ from wsolbench.registry import register_method
 
 class SATNet(WSOLViT):
     def __init__(
-        self, backbone: str, num_classes: int, drop_path: float, sat_blocks: int, fused: bool
+        self,
+        backbone: str,
+        num_classes: int,
+        drop_path: float,
+        sat_blocks: int,
+        fused: bool,
+        spatial_token: bool = True,
+        gate: bool = True,
     ) -> None:
         super().__init__(backbone, num_classes, drop_path)
         if not 1 <= sat_blocks <= self.depth:
-            raise ValueError(f"sat_blocks must be in [1, {self.depth}]")
+            raise UserError(f"options: sat_blocks must be in [1, {self.depth}], got {sat_blocks}")
         self.sat_blocks = sat_blocks
         self.fused = fused
-        self.spatial_token = nn.Parameter(torch.zeros(1, 1, self.embed_dim))
-        self.spatial_pos_embed = nn.Parameter(torch.zeros(1, 1, self.embed_dim))
-        nn.init.trunc_normal_(self.spatial_token, std=0.02)
-        nn.init.trunc_normal_(self.spatial_pos_embed, std=0.02)
+        self.gate = gate
+        # Without the extra token the class token queries (the attention-map baseline).
+        self.query = -1 if spatial_token else 0
+        if spatial_token:
+            self.spatial_token = nn.Parameter(torch.zeros(1, 1, self.embed_dim))
+            self.spatial_pos_embed = nn.Parameter(torch.zeros(1, 1, self.embed_dim))
+            nn.init.trunc_normal_(self.spatial_token, std=0.02)
+            nn.init.trunc_normal_(self.spatial_pos_embed, std=0.02)
 
     def forward(self, images: torch.Tensor) -> ModelOutput:
         x = self.embed(images)
-        spatial = (self.spatial_token + self.spatial_pos_embed).expand(x.shape[0], -1, -1)
-        x = torch.cat([x, spatial], dim=1)
+        if self.query == -1:
+            spatial = (self.spatial_token + self.spatial_pos_embed).expand(x.shape[0], -1, -1)
+            x = torch.cat([x, spatial], dim=1)
+        patches = slice(1, x.shape[1] - 1 if self.query == -1 else x.shape[1])
         first_sat = self.depth - self.sat_blocks
         gates = []
         for i, block in enumerate(self.blocks):
             is_sat = i >= first_sat
             x, logits = block_forward(
-                block, x, row_index=-1 if is_sat else None, gate_keys=is_sat, fused=self.fused
+                block,
+                x,
+                row_index=self.query if is_sat else None,
+                gate_keys=is_sat and self.gate,
+                fused=self.fused,
             )
             if is_sat:
-                gates.append(torch.sigmoid(logits.mean(dim=1))[:, 1:-1])
+                gates.append(torch.sigmoid(logits.mean(dim=1))[:, patches])
         maps = torch.stack(gates).mean(dim=0).reshape(x.shape[0], *self.grid)
-        class_maps = self.class_maps(self.norm(x)[:, 1:-1])
+        class_maps = self.class_maps(self.norm(x)[:, patches])
         return ModelOutput(logits=class_maps.mean(dim=(2, 3)), maps=maps)
 
     def no_weight_decay(self) -> set[str]:
@@ -88,15 +105,15 @@ class SAT(Method):
         o = cfg.options
         return SATNet(cfg["backbone"], num_classes, cfg["drop_path"], o["sat_blocks"], o["fused"])
 
+    # The authors' released checkpoints name the spatial token and its position
+    # embedding differently, and carry the fixed Gaussian kernel as a tensor.
+    checkpoint_keys = {
+        "loc_token": "spatial_token",
+        "loc_embed": "spatial_pos_embed",
+        "weight": None,
+    }
+
     def loss(
         self, out: ModelOutput, labels: torch.Tensor, cfg: RunConfig, spatial_weight: float
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        ce = F.cross_entropy(out.logits, labels)
-        parts = {"ce": ce}
-        if cfg.options["area_loss"]:
-            parts["area"] = batch_area_loss(out.maps, cfg["lambda"])
-        if cfg.options["norm_loss"]:
-            parts["norm"] = normalization_loss(out.maps, cfg.options["gaussian"])
-        spatial = sum(v for k, v in parts.items() if k != "ce")
-        total = ce + spatial_weight * spatial if len(parts) > 1 else ce
-        return total, {k: float(v.detach()) for k, v in parts.items()}
+        return spatial_losses(out, labels, cfg, spatial_weight)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -55,3 +56,37 @@ def load_pretrained(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
         "unexpected": sorted(k for k in given if k not in own),
         "mismatched": mismatched,
     }
+
+
+def load_checkpoint(model: nn.Module, path: str | Path, key_map: dict[str, str | None]) -> None:
+    """Load a full trained model strictly: a method's published checkpoint (its names
+    translated by ``key_map``, the one place that knows them), a DataParallel one
+    (``module.`` prefix) or our own ``model.pt``. Any key or shape that does not fit
+    is an error naming the first such key."""
+    state: dict[str, torch.Tensor] = {}
+    for key, value in read_state_dict(path).items():
+        key = key.removeprefix("module.")
+        target = key_map.get(key, key)
+        if target is not None:
+            state[target] = value
+    own = model.state_dict()
+    for key, value in own.items():
+        if key not in state:
+            raise UserError(f"{path}: key '{key}' is missing (model shape {tuple(value.shape)})")
+        if state[key].shape != value.shape:
+            raise UserError(
+                f"{path}: {key}: checkpoint {tuple(state[key].shape)} vs model {tuple(value.shape)}"
+            )
+    extra = [k for k in state if k not in own]
+    if extra:
+        raise UserError(f"{path}: key '{extra[0]}' is not in the model ({len(extra)} such keys)")
+    model.load_state_dict(state)
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file, so that evaluating the same weights is the same run."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

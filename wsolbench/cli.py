@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
+from .checkpoints import file_digest
 from .config import FIELDS, load_yaml
 from .errors import UserError
 from .freeze import PRESETS
@@ -67,18 +69,25 @@ def _method_option_flags(p: argparse.ArgumentParser) -> None:
             p.add_argument(name_flag, dest=f"opt:{key}", default=None, help=text, **kind)
 
 
+def _run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("method", nargs="?", help="method name (see `wsolbench list`)")
+    for flag, (field, kind) in RUN_FLAGS.items():
+        p.add_argument(f"--{flag}", dest=field, type=kind, default=None, help=FIELDS[field].help)
+    p.add_argument("--config", help="YAML file with the same keys (flags override it)")
+    p.add_argument("--results", help="results store folder (default ./results)")
+    p.add_argument("--force", action="store_true", help="re-run and replace a finished run")
+    _method_option_flags(p)
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="wsolbench", description="Fair WSOL benchmarking.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     run = sub.add_parser("run", help="train and evaluate one method on one dataset")
-    run.add_argument("method", nargs="?", help="method name (see `wsolbench list`)")
-    for flag, (field, kind) in RUN_FLAGS.items():
-        run.add_argument(f"--{flag}", dest=field, type=kind, default=None, help=FIELDS[field].help)
-    run.add_argument("--config", help="YAML file with the same keys (flags override it)")
-    run.add_argument("--results", help="results store folder (default ./results)")
-    run.add_argument("--force", action="store_true", help="re-run and replace a finished run")
-    _method_option_flags(run)
+    _run_flags(run)
+    ev = sub.add_parser("evaluate", help="evaluate trained weights without training")
+    _run_flags(ev)
+    ev.add_argument("--checkpoint", required=True, help="weights: ours, or the method authors'")
 
     sub.add_parser("list", help="list methods, datasets and freeze presets")
 
@@ -104,9 +113,14 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    p = plan(_given(args))
+    given = _given(args)
+    if getattr(args, "checkpoint", None):
+        if not Path(args.checkpoint).is_file():
+            raise UserError(f"{args.checkpoint}: checkpoint file not found")
+        given["checkpoint"] = args.checkpoint
+        given["checkpoint_sha256"] = file_digest(args.checkpoint)
     store = Store(results_root(args.results))
-    record, ran = execute(p, store, force=args.force)
+    record, ran = execute(plan(given), store, force=args.force)
     if not ran:
         print(
             f"run {record['run_id']} is already finished in {store.root}; "
@@ -148,10 +162,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"run": cmd_run, "list": cmd_list, "report": cmd_report}[args.command](args)
+        commands = {"run": cmd_run, "evaluate": cmd_run, "list": cmd_list, "report": cmd_report}
+        return commands[args.command](args)
     except UserError as e:
         print(f"wsolbench: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("wsolbench: interrupted", file=sys.stderr)
         return 130

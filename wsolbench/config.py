@@ -98,6 +98,8 @@ FIELDS: dict[str, Field] = {
         _choice("val", "test"), "val", help="split the box threshold is picked on"
     ),
     "options": Field(_options, None, help="method-specific options"),
+    "checkpoint_sha256": Field(_str, None, help="digest of the evaluated weights (evaluate)"),
+    "checkpoint": Field(_str, None, identity=False, help="trained weights to evaluate"),
     "data_root": Field(_str, None, identity=False, help="folder holding the datasets"),
     "device": Field(_str, "auto", identity=False, help="auto, cpu or cuda"),
     "workers": Field(_int(0), 0, identity=False, help="DataLoader worker processes"),

@@ -9,6 +9,9 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import norm
 
+from .config import RunConfig
+from .models.trunk import ModelOutput
+
 
 @lru_cache(maxsize=4)
 def _gaussian_kernel_np(kernlen: int, nsig: float) -> np.ndarray:
@@ -37,3 +40,19 @@ def normalization_loss(maps: torch.Tensor, gaussian: bool = True) -> torch.Tenso
     if gaussian:
         m = F.conv2d(m, gaussian_kernel().to(m), padding=1)
     return (m * (1 - m)).mean()
+
+
+def spatial_losses(
+    out: ModelOutput, labels: torch.Tensor, cfg: RunConfig, spatial_weight: float
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Cross-entropy plus SAT's batch-area and normalization losses on ``out.maps``,
+    each switchable by the options ``area_loss`` / ``norm_loss`` / ``gaussian``."""
+    ce = F.cross_entropy(out.logits, labels)
+    parts = {"ce": ce}
+    if cfg.options.get("area_loss", True):
+        parts["area"] = batch_area_loss(out.maps, cfg["lambda"])
+    if cfg.options.get("norm_loss", True):
+        parts["norm"] = normalization_loss(out.maps, cfg.options.get("gaussian", True))
+    spatial = sum(v for k, v in parts.items() if k != "ce")
+    total = ce + spatial_weight * spatial if len(parts) > 1 else ce
+    return total, {k: float(v.detach()) for k, v in parts.items()}

@@ -27,6 +27,8 @@ class Method:
     # Method-specific settings and their defaults; they become CLI flags and
     # the ``options`` mapping of a run config.
     options: ClassVar[dict[str, Any]] = {}
+    # Names in published checkpoints -> this network's names (None: drop the tensor).
+    checkpoint_keys: ClassVar[dict[str, str | None]] = {}
 
     def build(self, cfg: RunConfig, num_classes: int) -> nn.Module:
         """Return the network; its forward maps images to a ModelOutput."""

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from . import PROTOCOL_VERSION
-from .checkpoints import load_pretrained
+from .checkpoints import load_checkpoint, load_pretrained
 from .config import RunConfig, build_config
 from .data import DatasetPlugin, Splits, collate
 from .environment import environment
@@ -106,6 +106,8 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
         train_set, kshot_ids = Subset(splits.train, idx), [splits.train.image_ids[i] for i in idx]
     model = p.method.build(cfg, splits.num_classes)
     pretrained = load_pretrained(model, cfg["pretrained"]) if cfg["pretrained"] else None
+    if cfg["checkpoint"]:
+        load_checkpoint(model, cfg["checkpoint"], p.method.checkpoint_keys)
     frozen = apply_freeze(model, cfg["freeze"], len(model.blocks))
     t_data = time.perf_counter() - t0
 
@@ -115,9 +117,12 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
     if force:
         checkpoint.unlink(missing_ok=True)
     try:
-        history = train(
-            p.method, model, cfg, _loader(train_set, cfg, True, cfg["seed"]), device, checkpoint
-        )
+        history = []
+        if cfg["checkpoint"]:  # evaluate only
+            model.to(device)
+        else:
+            loader = _loader(train_set, cfg, True, cfg["seed"])
+            history = train(p.method, model, cfg, loader, device, checkpoint)
         t_train = time.perf_counter() - t0 - t_data
         scores = {}
         for name in ("val", "test"):
@@ -136,6 +141,7 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
             "run_id": cfg.run_id,
             "method": cfg["method"],
             "dataset": cfg["dataset"],
+            "mode": "evaluate" if cfg["checkpoint"] else "train+evaluate",
             "seed": cfg["seed"],
             "config": cfg.values,
             "protocol": {**PROTOCOL, "box_threshold_on": cfg["threshold_on"]},

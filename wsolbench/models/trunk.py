@@ -27,6 +27,13 @@ class ModelOutput:
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+def minmax(maps: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Scale each map (over its last two axes) to [0, 1]."""
+    lo = maps.amin(dim=(-2, -1), keepdim=True)
+    hi = maps.amax(dim=(-2, -1), keepdim=True)
+    return (maps - lo) / (hi - lo + eps)
+
+
 def create_vit(name: str, drop_path: float) -> VisionTransformer:
     try:
         vit = timm.create_model(name, pretrained=False, num_classes=0, drop_path_rate=drop_path)
