@@ -120,3 +120,46 @@ def test_main_job_beats_trivial_baselines(cli, tmp_path):
     assert m["baseline_whole_image"] < 5
     assert m["gt_known_loc"] > m["baseline_centred_box"] + 15
     assert "GT-known Loc" in out
+
+
+def test_evaluate_reproduces_the_run(tiny_run, cli):
+    store, run_dir = tiny_run
+    rec = json.loads((run_dir / "record.json").read_text())
+    ckpt = str(run_dir / "model.pt")
+    code, out, err = cli("evaluate", "sat", "--checkpoint", ckpt, *TINY, "--results", str(store))
+    assert code == 0, err
+    (other,) = [p for p in store.iterdir() if p.name != run_dir.name]
+    ev = json.loads((other / "record.json").read_text())
+    assert ev["mode"] == "evaluate" and ev["history"] == []
+    assert ev["metrics"] == rec["metrics"] and ev["threshold"] == rec["threshold"]
+    assert len(ev["config"]["checkpoint_sha256"]) == 64
+
+
+def test_evaluate_with_weights_of_another_method(tiny_run, cli, tmp_path):
+    _, run_dir = tiny_run
+    store = tmp_path / "s"
+    code, out, err = cli(
+        "evaluate", "tscam", "--checkpoint", str(run_dir / "model.pt"), "--results", str(store)
+    )
+    assert code == 2 and out == ""
+    assert err.strip().endswith("model.pt: key 'spatial_token' is not in the model (2 such keys)")
+    assert len(err.strip().splitlines()) == 1 and not store.exists()
+
+
+def test_every_method_runs_and_reports_side_by_side(cli, tmp_path):
+    store = str(tmp_path / "store")
+    for method in ("sat", "tscam", "attnmap", "cam"):
+        code, out, err = cli("run", method, *TINY, "--results", store)
+        assert code == 0, err
+    recs = [json.loads(p.read_text()) for p in (tmp_path / "store").glob("*/record.json")]
+    assert sorted(r["method"] for r in recs) == ["attnmap", "cam", "sat", "tscam"]
+    assert {r["method"]: r["class_aware"] for r in recs} == {
+        "attnmap": False,
+        "cam": True,
+        "sat": False,
+        "tscam": True,
+    }
+    code, md, _ = cli("report", "--results", store)
+    assert code == 0
+    rows = [line for line in md.splitlines()[2:] if line.startswith("|")]
+    assert sorted(row.split("|")[2].strip() for row in rows) == ["attnmap", "cam", "sat", "tscam"]
