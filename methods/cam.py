@@ -11,10 +11,10 @@ A sanity floor: any method that localizes worse than this adds nothing.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from wsolbench.config import RunConfig
+from wsolbench.losses import cross_entropy_only
 from wsolbench.method import Method
 from wsolbench.models.trunk import ModelOutput, WSOLViT, minmax
 from wsolbench.registry import register_method
@@ -41,5 +41,4 @@ class CAM(Method):
     def loss(
         self, out: ModelOutput, labels: torch.Tensor, cfg: RunConfig, spatial_weight: float
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        ce = F.cross_entropy(out.logits, labels)
-        return ce, {"ce": float(ce.detach())}
+        return cross_entropy_only(out, labels)

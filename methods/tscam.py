@@ -20,11 +20,10 @@ Differs from the authors' code:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from wsolbench.config import RunConfig
-from wsolbench.losses import spatial_losses
+from wsolbench.losses import cross_entropy_only, spatial_losses
 from wsolbench.method import Method
 from wsolbench.models.attention import block_forward
 from wsolbench.models.trunk import ModelOutput, WSOLViT, minmax
@@ -59,5 +58,4 @@ class TSCAM(Method):
         if cfg.options["spatial_losses"]:
             gt = ModelOutput(out.logits, self.localization_maps(out, labels))
             return spatial_losses(gt, labels, cfg, spatial_weight)
-        ce = F.cross_entropy(out.logits, labels)
-        return ce, {"ce": float(ce.detach())}
+        return cross_entropy_only(out, labels)

@@ -56,3 +56,11 @@ def spatial_losses(
     spatial = sum(v for k, v in parts.items() if k != "ce")
     total = ce + spatial_weight * spatial if len(parts) > 1 else ce
     return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def cross_entropy_only(
+    out: ModelOutput, labels: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The loss of methods trained on image labels alone (CAM, TS-CAM)."""
+    ce = F.cross_entropy(out.logits, labels)
+    return ce, {"ce": float(ce.detach())}
