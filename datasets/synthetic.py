@@ -110,6 +110,10 @@ class SyntheticSplit(WSOLSplit):
     def __len__(self) -> int:
         return len(self.labels)
 
+    def box_sizes(self) -> torch.Tensor:
+        b = self.boxes
+        return torch.stack([b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1], 1)
+
     def __getitem__(self, i: int) -> dict:
         image = (self.images[i].permute(2, 0, 1).float() / 255.0 - MEAN) / STD
         mask, boxes = self.masks[i], self.boxes[i : i + 1].clone()

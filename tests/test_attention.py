@@ -44,7 +44,7 @@ def test_fused_equals_step_by_step_outputs_and_gradients():
 
 
 def test_gate_changes_the_output():
-    """Gating the keys is not a no-op: with the gate forced to 1 the logits differ."""
+    """Gating the keys is not a no-op: gating fewer blocks changes the logits."""
     sat, ((net, _), _) = _pair()
     net.eval()
     x = torch.randn(2, 3, 64, 64, dtype=torch.double)

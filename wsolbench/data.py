@@ -25,6 +25,12 @@ class WSOLSplit(Dataset):
     has_masks: bool = False
     has_boxes: bool = True
 
+    def box_sizes(self) -> torch.Tensor:
+        """(n, 2) widths and heights of every GT box in the evaluation frame. Override
+        to read them from annotations; this fallback loads every item."""
+        boxes = torch.cat([self[i]["boxes"] for i in range(len(self))])
+        return torch.stack([boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1], 1)
+
 
 @dataclass
 class Splits:

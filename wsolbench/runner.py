@@ -83,10 +83,8 @@ def _loader(ds, cfg: RunConfig, train_split: bool, seed: int) -> DataLoader:
 
 
 def _mean_box_wh(splits: Splits) -> tuple[float, float]:
-    boxes = torch.cat([splits.train[i]["boxes"] for i in range(len(splits.train))])
-    return float((boxes[:, 2] - boxes[:, 0] + 1).mean()), float(
-        (boxes[:, 3] - boxes[:, 1] + 1).mean()
-    )
+    w, h = splits.train.box_sizes().float().mean(dim=0).tolist()
+    return w, h
 
 
 def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:

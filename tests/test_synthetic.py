@@ -1,0 +1,37 @@
+from collections import Counter
+
+import pytest
+import torch
+
+from wsolbench.data import WSOLSplit
+from wsolbench.registry import DATASETS
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return DATASETS.get("synthetic")().load(None)
+
+
+def test_generation_is_deterministic(splits):
+    again = DATASETS.get("synthetic")().load(None)
+    assert torch.equal(splits.test.images, again.test.images)
+    assert splits.test.labels == again.test.labels
+    assert not torch.equal(splits.val.images[:10], splits.test.images[:10])
+
+
+def test_box_is_the_tight_box_of_the_mask(splits):
+    for i in range(0, 600, 37):
+        ys, xs = torch.nonzero(splits.test.masks[i], as_tuple=True)
+        want = [xs.min(), ys.min(), xs.max(), ys.max()]
+        assert splits.test.boxes[i].tolist() == [float(v) for v in want]
+        item = splits.test[i]
+        assert item["image"].shape == (3, 64, 64) and item["mask"].sum() == len(xs)
+
+
+def test_box_sizes_from_annotations_equal_loading_every_item(splits):
+    assert torch.equal(splits.val.box_sizes(), WSOLSplit.box_sizes(splits.val))
+
+
+def test_classes_are_balanced(splits):
+    assert Counter(splits.train.labels) == {c: 400 for c in range(6)}
+    assert Counter(splits.test.labels) == {c: 100 for c in range(6)}
