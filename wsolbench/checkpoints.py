@@ -85,6 +85,8 @@ def load_checkpoint(model: nn.Module, path: str | Path, key_map: dict[str, str |
 
 def file_digest(path: str | Path) -> str:
     """sha256 of a file, so that evaluating the same weights is the same run."""
+    if not Path(path).is_file():
+        raise UserError(f"{path}: checkpoint file not found")
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -115,8 +115,6 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_run(args: argparse.Namespace) -> int:
     given = _given(args)
     if getattr(args, "checkpoint", None):
-        if not Path(args.checkpoint).is_file():
-            raise UserError(f"{args.checkpoint}: checkpoint file not found")
         given["checkpoint"] = args.checkpoint
         given["checkpoint_sha256"] = file_digest(args.checkpoint)
     store = Store(results_root(args.results))

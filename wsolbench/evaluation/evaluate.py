@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..method import Method
+from ..models.trunk import minmax
 from .boxes import THRESHOLDS, box_iou, normalize_benchmark
 from .metrics import Accumulator, BoxAccuracy, Classification, MaxBoxAccV2, PixelAP
 
@@ -50,13 +51,6 @@ def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     ]
 
 
-def _minmax_grid(maps: torch.Tensor) -> torch.Tensor:
-    # The authors normalise on the patch grid, then resize.
-    flat = maps.flatten(1)
-    lo, hi = flat.min(1).values, flat.max(1).values
-    return (maps - lo[:, None, None]) / (hi - lo + 1e-5)[:, None, None]
-
-
 @torch.no_grad()
 def evaluate_split(
     method: Method,
@@ -72,7 +66,8 @@ def evaluate_split(
         labels = batch["label"].to(device)
         out = model(batch["image"].to(device))
         maps = method.localization_maps(out, labels)
-        authors = resize_maps(_minmax_grid(maps), image_size).cpu().numpy()
+        # The SAT authors scale on the patch grid, then resize.
+        authors = resize_maps(minmax(maps, eps=1e-5), image_size).cpu().numpy()
         raw = resize_maps(maps, image_size).cpu().numpy()
         c1, c5 = scores.cls.update(out.logits.float().cpu().numpy(), batch["label"].numpy())
         for i, gt in enumerate(batch["boxes"]):
