@@ -8,13 +8,14 @@ optionally ``mask`` (H, W) uint8 with 1 = object, and ``index``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch.utils.data import Dataset, Subset
 
 from .config import RunConfig
+from .errors import UserError
 
 
 class WSOLSplit(Dataset):
@@ -24,6 +25,12 @@ class WSOLSplit(Dataset):
     image_ids: list[str]
     has_masks: bool = False
     has_boxes: bool = True
+
+    def target(self, i: int) -> dict[str, Any]:
+        """``boxes`` (and ``mask``) of item ``i`` in the evaluation frame. Override to
+        skip decoding the image; this fallback loads the whole item."""
+        item = self[i]
+        return {k: item[k] for k in ("boxes", "mask") if k in item}
 
     def box_sizes(self) -> torch.Tensor:
         """(n, 2) widths and heights of every GT box in the evaluation frame. Override
@@ -35,14 +42,22 @@ class WSOLSplit(Dataset):
 @dataclass
 class Splits:
     train: WSOLSplit
-    val: WSOLSplit
+    val: WSOLSplit | None  # None only when the threshold is picked on test
     test: WSOLSplit
     num_classes: int
     image_size: tuple[int, int]  # (H, W) of the evaluation frame
     val_source: str  # how the threshold-selection split was made, for the record
+    notes: dict[str, Any] = field(default_factory=dict)  # data facts for the record
 
     def split(self, name: str) -> WSOLSplit:
-        return getattr(self, name)
+        found = getattr(self, name)
+        if found is None:
+            raise UserError(f"this dataset has no {name} split ({self.val_source})")
+        return found
+
+    def box_source(self) -> WSOLSplit:
+        """The first split with boxes, for the mean-box-size baseline."""
+        return next(s for s in (self.train, self.val, self.test) if s is not None and s.has_boxes)
 
 
 class DatasetPlugin:

@@ -20,3 +20,15 @@ def kshot_indices(labels: Sequence[int], k: int, seed: int) -> list[int]:
     rng = np.random.default_rng([seed, 0x6B53])
     chosen = [rng.choice(np.flatnonzero(labels == c), size=k, replace=False) for c in classes]
     return sorted(int(i) for i in np.concatenate(chosen))
+
+
+def held_out_indices(labels: Sequence[int], per_class: int, seed: int) -> list[int]:
+    """Up to ``per_class`` images of each class (at most half of it), drawn with a
+    fixed seed so every run holds out the same images."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng([seed, 0x7641])
+    chosen = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        chosen.append(rng.choice(members, size=min(per_class, len(members) // 2), replace=False))
+    return sorted(int(i) for i in np.concatenate(chosen))

@@ -1,4 +1,5 @@
-"""Small ViT configurations registered with timm, so ``--backbone`` is always a timm name."""
+"""Small ViT configurations registered with timm, so ``--backbone`` is always a timm name.
+Trained from scratch; there are no pretrained weights for them."""
 
 from __future__ import annotations
 
@@ -6,13 +7,24 @@ from timm.models import register_model
 from timm.models.vision_transformer import VisionTransformer
 
 
+def _micro(name: str, pretrained: bool, img_size: int, patch_size: int, kwargs: dict):
+    if pretrained:
+        raise RuntimeError(f"{name} has no pretrained weights")
+    for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
+        kwargs.pop(key, None)  # timm's factory passes these to every model function
+    args = dict(img_size=img_size, patch_size=patch_size, embed_dim=96, depth=6, num_heads=3)
+    return VisionTransformer(**{**args, **kwargs})
+
+
 @register_model
 def wsolbench_vit_micro_patch8_64(pretrained: bool = False, **kwargs) -> VisionTransformer:
     """0.7M-parameter ViT for the 64x64 synthetic data: patch 8 (8x8 grid), dim 96,
-    depth 6, 3 heads. Trained from scratch; there are no pretrained weights."""
-    if pretrained:
-        raise RuntimeError("wsolbench_vit_micro_patch8_64 has no pretrained weights")
-    for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
-        kwargs.pop(key, None)  # timm's factory passes these to every model function
-    args = dict(img_size=64, patch_size=8, embed_dim=96, depth=6, num_heads=3, mlp_ratio=4.0)
-    return VisionTransformer(**{**args, **kwargs})
+    depth 6, 3 heads."""
+    return _micro("wsolbench_vit_micro_patch8_64", pretrained, 64, 8, kwargs)
+
+
+@register_model
+def wsolbench_vit_micro_patch16_224(pretrained: bool = False, **kwargs) -> VisionTransformer:
+    """The same small ViT at 224x224 with patch 16 (DeiT's 14x14 grid), for quick
+    runs on real-image datasets."""
+    return _micro("wsolbench_vit_micro_patch16_224", pretrained, 224, 16, kwargs)

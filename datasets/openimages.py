@@ -1,0 +1,29 @@
+"""OpenImages30k in the WSOL benchmark's metadata (``metadata/{train,val,test}/``);
+``localization.txt`` names instance-mask and ignore-mask PNGs, so only PxAP and pIoU
+(and classification) are scored. Image ids and mask paths are relative to the
+dataset folder."""
+
+from __future__ import annotations
+
+from wsolbench.config import RunConfig
+from wsolbench.data import DatasetPlugin, Splits
+from wsolbench.imagefiles import dataset_folder, metadata_splits
+from wsolbench.registry import register_dataset
+
+
+@register_dataset("openimages")
+class OpenImages(DatasetPlugin):
+    description = "OpenImages30k, WSOL benchmark metadata with masks (PxAP, pIoU)"
+    # The paper gives no OpenImages recipe: ImageNet's lambda, CUB's schedule (ours).
+    defaults = {
+        "backbone": "deit_small_patch16_224",
+        "epochs": 30,
+        "batch_size": 256,
+        "lr": 1e-4,
+        "lambda": 0.35,
+        "loss_delay": 0.0,
+        "loss_ramp": 0.0,
+    }
+
+    def load(self, cfg: RunConfig) -> Splits:
+        return metadata_splits(dataset_folder(cfg, "openimages"))

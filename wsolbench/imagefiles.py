@@ -1,0 +1,190 @@
+"""Splits of image files on disk, shared by the real-dataset plugins: where the data
+lives, checks of every listed file before a run starts, and per-item decoding."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .annotations import Item, box_array, read_wsol_split
+from .config import RunConfig
+from .data import Splits, WSOLSplit
+from .errors import UserError
+from .imaging import (
+    CROP,
+    boxes_to_frame,
+    centre_frame,
+    crop,
+    header_size,
+    mask_to_frame,
+    read_image,
+    read_mask,
+    resize_square,
+    ten_crops,
+    to_tensor,
+    train_view,
+)
+
+FRAME = (CROP, CROP)  # (H, W) the models see
+IGNORE = 255  # mask value of pixels that count neither as object nor as background
+
+
+def dataset_folder(cfg: RunConfig, name: str) -> Path:
+    """``<data root>/<name>``, the data root from ``--data-root`` or WSOLBENCH_DATA."""
+    root = cfg["data_root"] or os.environ.get("WSOLBENCH_DATA")
+    how = f"pass --data-root DIR or set WSOLBENCH_DATA, with the dataset in DIR/{name}/"
+    if not root:
+        raise UserError(f"{name}: no data folder given; {how}")
+    folder = Path(root) / name
+    if not folder.is_dir():
+        raise UserError(f"{name}: no dataset at {folder}; {how}")
+    return folder
+
+
+class FileSplit(WSOLSplit):
+    """Items whose files were checked: every image exists (and, where sizes are
+    needed, has a readable header), labels are in range, boxes lie in their image
+    (those that stick out are clipped and counted), masks match their image size."""
+
+    def __init__(
+        self,
+        items: list[Item],
+        image_root: Path,
+        num_classes: int,
+        source: str,
+        train: bool,
+        mask_root: Path | None = None,
+        read_sizes: bool = True,
+    ) -> None:
+        self.items, self.image_root, self.train = items, image_root, train
+        self.mask_root = mask_root or image_root
+        self.tencrop = False
+        self.labels = [it.label for it in items]
+        self.image_ids = [it.image_id for it in items]
+        self.has_boxes = any(it.boxes for it in items)
+        self.has_masks = any(it.masks for it in items)
+        self.clipped = 0
+        for it in items:
+            if not 0 <= it.label < num_classes:
+                raise UserError(
+                    f"{source}: image '{it.image_id}': class {it.label} is outside "
+                    f"0..{num_classes - 1}"
+                )
+            path = image_root / it.image_id
+            if it.size is None and (read_sizes or it.boxes or it.masks):
+                it.size = header_size(path)
+            elif not path.is_file():
+                raise UserError(f"{path}: image listed in {source} is missing")
+            self.clipped += self._clip(it)
+            for m in it.masks + ([it.ignore] if it.ignore else []):
+                size = header_size(self.mask_root / m)
+                if size != it.size:
+                    raise UserError(
+                        f"{self.mask_root / m}: mask is {size[0]}x{size[1]}, its image "
+                        f"'{it.image_id}' is {it.size[0]}x{it.size[1]}"
+                    )
+        if self.clipped:
+            print(
+                f"wsolbench: warning: {source}: {self.clipped} boxes extend past their "
+                "image and were clipped to it",
+                file=sys.stderr,
+            )
+
+    @staticmethod
+    def _clip(it: Item) -> int:
+        if not it.boxes:
+            return 0
+        w, h = it.size
+        b = box_array(it.boxes)
+        # x1 = x + w (one past the last pixel) is the CUB convention, so W itself is inside.
+        inside = np.clip(b, 0, [w, h, w, h])
+        if ((inside[:, 2] <= inside[:, 0]) | (inside[:, 3] <= inside[:, 1])).any():
+            raise UserError(f"image '{it.image_id}': a box lies wholly outside its {w}x{h} image")
+        it.boxes = inside.tolist()
+        return int((inside != b).any(axis=1).sum())
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def box_sizes(self) -> torch.Tensor:
+        sizes = [
+            boxes_to_frame(box_array(it.boxes), centre_frame(*it.size))
+            for it in self.items
+            if it.boxes
+        ]
+        b = torch.from_numpy(np.concatenate(sizes))
+        return torch.stack([b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1], 1)
+
+    def _mask(self, it: Item, shape: tuple[int, ...]) -> np.ndarray:
+        """Union of the instance masks (grey > 127), ignore region marked IGNORE."""
+        fg = np.zeros(shape[:2], bool)
+        for m in it.masks:
+            fg |= self._read_mask(m, shape) > 127
+        mask = fg.astype(np.uint8)
+        if it.ignore:
+            mask[(self._read_mask(it.ignore, shape) > 127) & ~fg] = IGNORE
+        return mask
+
+    def _read_mask(self, rel: str, shape: tuple[int, ...]) -> np.ndarray:
+        m = read_mask(self.mask_root / rel)
+        if m.shape != shape[:2]:
+            raise UserError(f"{self.mask_root / rel}: mask is {m.shape}, image is {shape[:2]}")
+        return m
+
+    def _targets(self, it: Item, shape: tuple[int, ...]) -> dict:
+        f = centre_frame(shape[1], shape[0])
+        out = {"boxes": torch.zeros(0, 4)}
+        if it.boxes:
+            out["boxes"] = torch.from_numpy(boxes_to_frame(box_array(it.boxes), f))
+        if self.has_masks:
+            mask = self._mask(it, shape) if it.masks else np.zeros(shape[:2], np.uint8)
+            out["mask"] = torch.from_numpy(mask_to_frame(mask, f))
+        return out
+
+    def target(self, i: int) -> dict:
+        it = self.items[i]
+        w, h = it.size if it.size else header_size(self.image_root / it.image_id)
+        return self._targets(it, (h, w))
+
+    def __getitem__(self, i: int) -> dict:
+        it = self.items[i]
+        img = read_image(self.image_root / it.image_id)
+        out = {"label": it.label, "index": i}
+        if self.train:
+            return {**out, "image": train_view(img), "boxes": torch.zeros(0, 4)}
+        big = resize_square(img)
+        off = (big.shape[0] - CROP) // 2
+        out.update(self._targets(it, img.shape), image=to_tensor(crop(big, off, off)))
+        if self.tencrop:
+            out["crops"] = ten_crops(big)
+        return out
+
+
+def metadata_split(folder: Path, split: str, num_classes: int | None, train: bool) -> FileSplit:
+    """A split given as WSOL-benchmark metadata in ``<folder>/metadata/<split>/``;
+    image ids and mask paths are relative to ``folder``."""
+    meta = folder / "metadata" / split
+    if not meta.is_dir():
+        raise UserError(f"{meta}: metadata folder is missing")
+    items = read_wsol_split(meta)
+    if num_classes is None:
+        num_classes = 1 + max(it.label for it in items)
+    return FileSplit(items, folder, num_classes, str(meta), train, read_sizes=not train)
+
+
+def metadata_splits(folder: Path) -> Splits:
+    """train / val (train-fullsup) / test, all from metadata."""
+    train = metadata_split(folder, "train", None, train=True)
+    n = 1 + max(train.labels)
+    return Splits(
+        train=train,
+        val=metadata_split(folder, "val", n, train=False),
+        test=metadata_split(folder, "test", n, train=False),
+        num_classes=n,
+        image_size=FRAME,
+        val_source=f"WSOL benchmark metadata {folder / 'metadata' / 'val'}",
+    )
