@@ -1,4 +1,4 @@
-"""Command line: ``wsolbench run | list | report``."""
+"""Command line: ``wsolbench run | evaluate | export-maps | evaluate-maps | list | report``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tabulate import tabulate
 from .checkpoints import file_digest
 from .config import FIELDS, load_yaml
 from .errors import UserError
+from .exchange import evaluate_maps, export_maps
 from .freeze import PRESETS
 from .registry import DATASETS, METHODS
 from .report import FORMATS, metrics_table, render, runs_frame
@@ -73,6 +74,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("method", nargs="?", help="method name (see `wsolbench list`)")
     for flag, (field, kind) in RUN_FLAGS.items():
         p.add_argument(f"--{flag}", dest=field, type=kind, default=None, help=FIELDS[field].help)
+    p.add_argument("--tencrop", action="store_true", default=None, help=FIELDS["tencrop"].help)
     p.add_argument("--config", help="YAML file with the same keys (flags override it)")
     p.add_argument("--results", help="results store folder (default ./results)")
     p.add_argument("--force", action="store_true", help="re-run and replace a finished run")
@@ -89,6 +91,30 @@ def build_parser() -> Parser:
     _run_flags(ev)
     ev.add_argument("--checkpoint", required=True, help="weights: ours, or the method authors'")
 
+    exp = sub.add_parser("export-maps", help="write a run's maps as <image id>.npy files")
+    exp.add_argument("run_id")
+    exp.add_argument("--split", choices=("val", "test"), default="test")
+    exp.add_argument("--out", required=True, help="folder for the maps")
+    exp.add_argument("--results", help="results store folder (default ./results)")
+    for flag in ("data-root", "device", "workers"):
+        field, kind = RUN_FLAGS[flag]
+        exp.add_argument(f"--{flag}", dest=field, type=kind, help=FIELDS[field].help)
+
+    evm = sub.add_parser("evaluate-maps", help="score a folder of maps made by any tool")
+    evm.add_argument("folder", help="maps as <image id>.npy, 2-D floats in [0, 1]")
+    evm.add_argument("--dataset", required=True, help="dataset name")
+    evm.add_argument("--split", choices=("val", "test"), default="test")
+    evm.add_argument("--name", required=True, help="method name for the record")
+    evm.add_argument(
+        "--threshold-on",
+        choices=("val", "test"),
+        default="val",
+        help="split whose maps pick the box threshold (val maps in the same folder)",
+    )
+    evm.add_argument("--data-root", help=FIELDS["data_root"].help)
+    evm.add_argument("--results", help="results store folder (default ./results)")
+    evm.add_argument("--force", action="store_true", help="score again and replace")
+
     sub.add_parser("list", help="list methods, datasets and freeze presets")
 
     rep = sub.add_parser("report", help="table of every run in the results store")
@@ -102,7 +128,7 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
     given = load_yaml(args.config) if args.config else {}
     if args.method:
         given["method"] = args.method
-    for field, _ in RUN_FLAGS.values():
+    for field in [f for f, _ in RUN_FLAGS.values()] + ["tencrop"]:
         value = getattr(args, field)
         if value is not None:
             given[field] = int(value) if field == "kshot" and value.isdigit() else value
@@ -119,6 +145,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         given["checkpoint_sha256"] = file_digest(args.checkpoint)
     store = Store(results_root(args.results))
     record, ran = execute(plan(given), store, force=args.force)
+    _print_record(record, ran, store)
+    return 0
+
+
+def _print_record(record: dict, ran: bool, store: Store) -> None:
     if not ran:
         print(
             f"run {record['run_id']} is already finished in {store.root}; "
@@ -126,6 +157,29 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(metrics_table(record))
+
+
+def cmd_export_maps(args: argparse.Namespace) -> int:
+    overrides = {"data_root": args.data_root, "device": args.device, "workers": args.workers}
+    store = Store(results_root(args.results))
+    count, out = export_maps(store, args.run_id, args.split, Path(args.out), overrides)
+    print(f"wrote {count} maps to {out}")
+    return 0
+
+
+def cmd_evaluate_maps(args: argparse.Namespace) -> int:
+    store = Store(results_root(args.results))
+    record, ran = evaluate_maps(
+        store,
+        Path(args.folder),
+        args.dataset,
+        args.split,
+        args.name,
+        args.threshold_on,
+        args.data_root,
+        args.force,
+    )
+    _print_record(record, ran, store)
     return 0
 
 
@@ -160,10 +214,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        commands = {"run": cmd_run, "evaluate": cmd_run, "list": cmd_list, "report": cmd_report}
+        commands = {
+            "run": cmd_run,
+            "evaluate": cmd_run,
+            "export-maps": cmd_export_maps,
+            "evaluate-maps": cmd_evaluate_maps,
+            "list": cmd_list,
+            "report": cmd_report,
+        }
         return commands[args.command](args)
     except UserError as e:
-        print(f"wsolbench: error: {e}", file=sys.stderr)
+        print(f"wsolbench: error: {e.one_line()}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -63,6 +63,12 @@ def _kshot(v: Any) -> int | str:
     return _int(1)(v)
 
 
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"must be true or false, got {v!r}")
+    return v
+
+
 def _options(v: Any) -> dict:
     if not isinstance(v, dict):
         raise ValueError(f"must be a mapping, got {v!r}")
@@ -75,6 +81,9 @@ class Field:
     default: Any = None
     identity: bool = True  # part of the run id (runtime-only knobs are not)
     help: str = ""
+    # Fields added after protocol 1 enter the run id only when set, so ids of
+    # earlier runs stay valid.
+    id_when_set: bool = False
 
 
 FIELDS: dict[str, Field] = {
@@ -96,6 +105,9 @@ FIELDS: dict[str, Field] = {
     "loss_ramp": Field(_float(0.0), help="epochs over which spatial losses ramp in"),
     "threshold_on": Field(
         _choice("val", "test"), "val", help="split the box threshold is picked on"
+    ),
+    "tencrop": Field(
+        _bool, False, help="classify by the mean softmax of ten crops", id_when_set=True
     ),
     "options": Field(_options, None, help="method-specific options"),
     "checkpoint_sha256": Field(_str, None, help="digest of the evaluated weights (evaluate)"),
@@ -149,7 +161,11 @@ class RunConfig:
         return self.values["options"]
 
     def identity(self) -> dict[str, Any]:
-        return {k: v for k, v in self.values.items() if FIELDS[k].identity}
+        return {
+            k: v
+            for k, v in self.values.items()
+            if FIELDS[k].identity and not (FIELDS[k].id_when_set and v == FIELDS[k].default)
+        }
 
     @property
     def run_id(self) -> str:

@@ -25,7 +25,7 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
     for r in records:
         row = {"run_id": r["run_id"], **{k: r["config"].get(k) for k in SETTINGS}}
         row["frozen_%"] = r.get("frozen_percent")
-        row["thr"] = f"{r['threshold']['box']:.2f} ({r['threshold']['picked_on']})"
+        row["thr"] = threshold_text(r["threshold"])
         row.update({label: r["metrics"].get(key) for key, label in METRICS.items()})
         rows.append(row)
     return pd.DataFrame(rows, columns=["run_id", *SETTINGS, "frozen_%", "thr", *METRICS.values()])
@@ -40,25 +40,27 @@ def render(df: pd.DataFrame, fmt: str) -> str:
     )
 
 
+def threshold_text(threshold: dict | None) -> str | None:
+    return f"{threshold['box']:.2f} ({threshold['picked_on']})" if threshold else None
+
+
 def metrics_table(record: dict) -> str:
-    """The per-run summary printed after ``wsolbench run``."""
-    m, t = record["metrics"], record["timing"]
+    """The per-run summary printed after a run; lines a record lacks are left out."""
+    m, t = record["metrics"], record.get("timing")
     rows = [(label, f"{m[key]:.2f}") for key, label in METRICS.items() if key in m]
-    rows += [
-        ("IoU>=0.3 / >=0.7 at threshold", f"{m['iou30']:.2f} / {m['iou70']:.2f}"),
-        ("Baseline: whole image, GT-known", f"{m['baseline_whole_image']:.2f}"),
-        ("Baseline: centred mean box, GT-known", f"{m['baseline_centred_box']:.2f}"),
-        (
-            "Box threshold",
-            f"{record['threshold']['box']:.2f} (picked on {record['threshold']['picked_on']})",
-        ),
-        ("Frozen parameters %", f"{record['frozen_percent']:.1f}"),
-        (
-            "Time s: data / train / eval",
-            f"{t['data_s']:.0f} / {t['train_s']:.0f} / {t['eval_s']:.0f}",
-        ),
-        ("Wall time s", f"{record['wall_time_s']:.0f}"),
-    ]
+    if "iou30" in m:
+        rows.append(("IoU>=0.3 / >=0.7 at threshold", f"{m['iou30']:.2f} / {m['iou70']:.2f}"))
+    if "baseline_whole_image" in m:
+        rows.append(("Baseline: whole image, GT-known", f"{m['baseline_whole_image']:.2f}"))
+        rows.append(("Baseline: centred mean box, GT-known", f"{m['baseline_centred_box']:.2f}"))
+    if record["threshold"]:
+        rows.append(("Box threshold (picked on)", threshold_text(record["threshold"])))
+    if record.get("frozen_percent") is not None:
+        rows.append(("Frozen parameters %", f"{record['frozen_percent']:.1f}"))
+    if t:
+        times = f"{t['data_s']:.0f} / {t['train_s']:.0f} / {t['eval_s']:.0f}"
+        rows.append(("Time s: data / train / eval", times))
+    rows.append(("Wall time s", f"{record['wall_time_s']:.0f}"))
     return tabulate(
         rows, headers=[record["run_id"], "value"], tablefmt="github", disable_numparse=True
     )

@@ -5,6 +5,7 @@ so bad input leaves nothing in the results store."""
 
 from __future__ import annotations
 
+import shutil
 import time
 import traceback
 from dataclasses import dataclass
@@ -22,7 +23,6 @@ from .data import DatasetPlugin, Splits, collate
 from .environment import environment
 from .errors import UserError
 from .evaluation.evaluate import SplitScores, TrivialBoxes, evaluate_split, summarize
-from .evaluation.metrics import PixelAP
 from .freeze import PRESETS, apply_freeze
 from .kshot import kshot_indices
 from .method import Method
@@ -82,9 +82,40 @@ def _loader(ds, cfg: RunConfig, train_split: bool, seed: int) -> DataLoader:
     )
 
 
-def _mean_box_wh(splits: Splits) -> tuple[float, float]:
-    w, h = splits.train.box_sizes().float().mean(dim=0).tolist()
-    return w, h
+def _trivial(splits: Splits) -> TrivialBoxes | None:
+    if not splits.test.has_boxes:
+        return None
+    w, h = splits.box_source().box_sizes().float().mean(dim=0).tolist()
+    return TrivialBoxes(splits.image_size, (w, h))
+
+
+def _check_fit(p: Plan, splits: Splits, model: torch.nn.Module) -> None:
+    size = tuple(getattr(model, "image_size", splits.image_size))
+    if size != tuple(splits.image_size):
+        raise UserError(
+            f"backbone: {p.cfg['backbone']} takes {size[0]}x{size[1]} images, dataset "
+            f"{p.cfg['dataset']} gives {splits.image_size[0]}x{splits.image_size[1]}"
+        )
+    if p.cfg["tencrop"] and not hasattr(splits.test, "tencrop"):
+        raise UserError(f"tencrop: dataset {p.cfg['dataset']} has no ten-crop view")
+
+
+def _data_facts(splits: Splits, train_set, kshot_ids: list[str] | None) -> dict:
+    clipped = {
+        f"{name}_boxes_clipped": getattr(splits.split(name), "clipped", 0)
+        for name in ("train", "val", "test")
+        if getattr(splits, name) is not None
+    }
+    return {
+        "num_classes": splits.num_classes,
+        "train_images": len(train_set),
+        "val_images": len(splits.val) if splits.val is not None else 0,
+        "test_images": len(splits.test),
+        "val_source": splits.val_source,
+        **splits.notes,
+        **clipped,
+        "kshot_image_ids": kshot_ids,
+    }
 
 
 def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
@@ -107,9 +138,12 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
     if cfg["checkpoint"]:
         load_checkpoint(model, cfg["checkpoint"], p.method.checkpoint_keys)
     frozen = apply_freeze(model, cfg["freeze"], len(model.blocks))
+    _check_fit(p, splits, model)
+    splits.test.tencrop = cfg["tencrop"]
     t_data = time.perf_counter() - t0
 
     # Input is valid: from here on the run folder exists.
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / "checkpoint.pt"
     if force:
@@ -122,15 +156,13 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
             loader = _loader(train_set, cfg, True, cfg["seed"])
             history = train(p.method, model, cfg, loader, device, checkpoint)
         t_train = time.perf_counter() - t0 - t_data
-        scores = {}
-        for name in ("val", "test"):
-            s = SplitScores(
-                pixel=PixelAP() if name == "test" and splits.test.has_masks else None,
-                trivial=TrivialBoxes(splits.image_size, _mean_box_wh(splits))
-                if name == "test"
-                else None,
+        scores: dict[str, SplitScores | None] = {"val": None}
+        for name in ("val", "test") if splits.val is not None else ("test",):
+            split = splits.split(name)
+            s = SplitScores.for_split(
+                split, name == "test", _trivial(splits) if name == "test" else None
             )
-            loader = _loader(splits.split(name), cfg, False, cfg["seed"])
+            loader = _loader(split, cfg, False, cfg["seed"])
             scores[name] = evaluate_split(
                 p.method, model, loader, device, splits.image_size, s, f"eval {name}"
             )
@@ -146,14 +178,7 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
             **summarize(scores["val"], scores["test"], cfg["threshold_on"]),
             "frozen_percent": round(frozen, 2),
             "class_aware": p.method.class_aware,
-            "data": {
-                "num_classes": splits.num_classes,
-                "train_images": len(train_set),
-                "val_images": len(splits.val),
-                "test_images": len(splits.test),
-                "val_source": splits.val_source,
-                "kshot_image_ids": kshot_ids,
-            },
+            "data": _data_facts(splits, train_set, kshot_ids),
             "pretrained": pretrained,
             "history": history,
             "timing": {
@@ -170,6 +195,14 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
         checkpoint.unlink(missing_ok=True)
         (run_dir / "error.txt").unlink(missing_ok=True)
         return record, True
+    except UserError:
+        # Bad data found mid-run (an unreadable image): leave nothing behind unless
+        # training already saved a checkpoint worth resuming from.
+        if created and not checkpoint.exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:
+            (run_dir / "error.txt").write_text(traceback.format_exc())
+        raise
     except BaseException:
         (run_dir / "error.txt").write_text(traceback.format_exc())
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,8 +11,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..data import WSOLSplit
+from ..imagefiles import IGNORE
 from ..method import Method
-from ..models.trunk import minmax
+from ..models.trunk import ModelOutput, minmax
 from .boxes import THRESHOLDS, box_iou, normalize_benchmark
 from .metrics import Accumulator, BoxAccuracy, Classification, MaxBoxAccV2, PixelAP
 
@@ -38,11 +41,44 @@ class TrivialBoxes(Accumulator):
 
 @dataclass
 class SplitScores:
-    cls: Classification = field(default_factory=Classification)
-    box: BoxAccuracy = field(default_factory=BoxAccuracy)
-    maxbox: MaxBoxAccV2 = field(default_factory=MaxBoxAccV2)
+    """The accumulators one split feeds; None where the split lacks what they need."""
+
+    cls: Classification | None = field(default_factory=Classification)
+    box: BoxAccuracy | None = field(default_factory=BoxAccuracy)
+    maxbox: MaxBoxAccV2 | None = field(default_factory=MaxBoxAccV2)
     pixel: PixelAP | None = None
     trivial: TrivialBoxes | None = None
+
+    @classmethod
+    def for_split(
+        cls,
+        split: WSOLSplit,
+        pixel: bool,
+        trivial: TrivialBoxes | None = None,
+        classify: bool = True,
+    ) -> SplitScores:
+        boxes = split.has_boxes
+        return cls(
+            cls=Classification() if classify else None,
+            box=BoxAccuracy() if boxes else None,
+            maxbox=MaxBoxAccV2() if boxes else None,
+            pixel=PixelAP() if pixel and split.has_masks else None,
+            trivial=trivial if boxes else None,
+        )
+
+    def add_image(
+        self, m: np.ndarray, gt: np.ndarray, mask: np.ndarray | None, c1: bool, c5: bool
+    ) -> None:
+        """Score one map in the evaluation frame (the exchange map, see frame_maps)."""
+        if self.box is not None:
+            self.box.update(m, gt, c1, c5)
+        map01 = normalize_benchmark(m)
+        if self.maxbox is not None:
+            self.maxbox.update(map01, gt)
+        if self.pixel is not None:
+            self.pixel.update(map01, mask == 1, mask == IGNORE)
+        if self.trivial is not None:
+            self.trivial.update(gt)
 
 
 def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -51,7 +87,39 @@ def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     ]
 
 
+def frame_maps(
+    method: Method, out: ModelOutput, labels: torch.Tensor, size: tuple[int, int]
+) -> np.ndarray:
+    """(B, H, W) float32 maps in [0, 1) on the evaluation frame: min-max on the patch
+    grid (the SAT authors' eps), then bilinear resize. These are what gets scored
+    and what ``export-maps`` writes, so exported maps score exactly the same."""
+    maps = method.localization_maps(out, labels)
+    return resize_maps(minmax(maps, eps=1e-5), size).cpu().numpy()
+
+
 @torch.no_grad()
+def predict(
+    method: Method,
+    model: torch.nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    size: tuple[int, int],
+    desc: str,
+) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
+    """Per batch: the batch, class scores (ten-crop softmax mean when the batch has
+    ``crops``), and frame maps."""
+    model.eval()
+    for batch in tqdm(loader, desc=desc, unit="batch", leave=False, dynamic_ncols=True):
+        labels = batch["label"].to(device)
+        out = model(batch["image"].to(device))
+        scores = out.logits.float()
+        if "crops" in batch:
+            crops = batch["crops"]
+            logits = model(crops.flatten(0, 1).to(device)).logits.float()
+            scores = logits.softmax(-1).view(crops.shape[0], crops.shape[1], -1).mean(1)
+        yield batch, scores.cpu().numpy(), frame_maps(method, out, labels, size)
+
+
 def evaluate_split(
     method: Method,
     model: torch.nn.Module,
@@ -61,54 +129,41 @@ def evaluate_split(
     scores: SplitScores,
     desc: str,
 ) -> SplitScores:
-    model.eval()
-    for batch in tqdm(loader, desc=desc, unit="batch", leave=False, dynamic_ncols=True):
-        labels = batch["label"].to(device)
-        out = model(batch["image"].to(device))
-        maps = method.localization_maps(out, labels)
-        # The SAT authors scale on the patch grid, then resize.
-        authors = resize_maps(minmax(maps, eps=1e-5), image_size).cpu().numpy()
-        raw = resize_maps(maps, image_size).cpu().numpy()
-        c1, c5 = scores.cls.update(out.logits.float().cpu().numpy(), batch["label"].numpy())
+    for batch, cls_scores, maps in predict(method, model, loader, device, image_size, desc):
+        c1, c5 = scores.cls.update(cls_scores, batch["label"].numpy())
+        masks = batch["mask"].numpy() if "mask" in batch else [None] * len(maps)
         for i, gt in enumerate(batch["boxes"]):
-            gt = gt.numpy()
-            scores.box.update(authors[i], gt, bool(c1[i]), bool(c5[i]))
-            map01 = normalize_benchmark(raw[i])
-            scores.maxbox.update(map01, gt)
-            if scores.pixel is not None:
-                scores.pixel.update(map01, batch["mask"][i].numpy() > 0)
-            if scores.trivial is not None:
-                scores.trivial.update(gt)
+            scores.add_image(maps[i], gt.numpy(), masks[i], bool(c1[i]), bool(c5[i]))
     return scores
 
 
-def summarize(val: SplitScores, test: SplitScores, threshold_on: str) -> dict:
+def summarize(val: SplitScores | None, test: SplitScores, threshold_on: str) -> dict:
     """Pick the box threshold on ``threshold_on`` (GT-known Loc, ties to the lowest)
-    and report every test metric; MaxBoxAccV2 and PxAP are threshold-free."""
-    test_curves = test.box.curves()
-    pick_curves = val.box.curves() if threshold_on == "val" else test_curves
-    k = int(np.argmax(pick_curves["gt_known"]))
-    metrics = dict(test.cls.result())
-    metrics.update(
-        {
-            "gt_known_loc": float(test_curves["gt_known"][k]),
-            "top1_loc": float(test_curves["top1_loc"][k]),
-            "top5_loc": float(test_curves["top5_loc"][k]),
-            "iou30": float(test_curves["iou30"][k]),
-            "iou70": float(test_curves["iou70"][k]),
+    and report every test metric; MaxBoxAccV2 and PxAP are threshold-free. Metrics a
+    split cannot give (no boxes, no masks, no class scores) are left out."""
+    metrics: dict[str, float] = {}
+    if test.cls is not None:
+        metrics.update(test.cls.result())
+    out: dict = {"metrics": metrics, "threshold": None, "curve": None}
+    if test.box is not None:
+        test_curves = test.box.curves()
+        pick = val if threshold_on == "val" else test
+        k = int(np.argmax(pick.box.curves()["gt_known"]))
+        keys = ["gt_known", "iou30", "iou70"]
+        keys += ["top1_loc", "top5_loc"] if test.cls is not None else []
+        metrics.update(
+            {f"{key}_loc" if key == "gt_known" else key: float(test_curves[key][k]) for key in keys}
+        )
+        metrics.update(test.maxbox.result())
+        out["threshold"] = {"box": float(THRESHOLDS[k]), "picked_on": threshold_on}
+        out["curve"] = {
+            "thresholds": THRESHOLDS.tolist(),
+            "test_gt_known": np.round(test_curves["gt_known"], 4).tolist(),
         }
-    )
-    metrics.update(test.maxbox.result())
+        if val is not None:
+            out["curve"]["val_gt_known"] = np.round(val.box.curves()["gt_known"], 4).tolist()
     if test.pixel is not None:
         metrics.update(test.pixel.result())
     if test.trivial is not None:
         metrics.update(test.trivial.result())
-    return {
-        "metrics": metrics,
-        "threshold": {"box": float(THRESHOLDS[k]), "picked_on": threshold_on},
-        "curve": {
-            "thresholds": THRESHOLDS.tolist(),
-            "test_gt_known": np.round(test_curves["gt_known"], 4).tolist(),
-            "val_gt_known": np.round(val.box.curves()["gt_known"], 4).tolist(),
-        },
-    }
+    return out

@@ -1,0 +1,107 @@
+"""End to end on miniature real datasets through the real command line, and the
+score-map exchange round trip."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import micro_config
+from miniature import make_cub, make_imagenet, make_openimages
+
+from wsolbench.registry import METHODS
+
+TINY = ["--backbone", "wsolbench_vit_micro_patch16_224", "--epochs", "1", "--batch-size", "4"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    make_cub(root)
+    make_imagenet(root, "xml", val_metadata=True)
+    make_openimages(root)
+    return root
+
+
+def record_of(results, prefix):
+    (path,) = results.glob(f"{prefix}*/record.json")
+    return json.loads(path.read_text())
+
+
+def test_cub_kshot_run_end_to_end(cli, data, tmp_path):
+    rc, out, err = cli(
+        "run", "sat", "--dataset", "cub", "--data-root", str(data), "--kshot", "1", *TINY
+    )
+    assert rc == 0, err
+    rec = record_of(tmp_path / "results", "sat-cub-")
+    ids = rec["data"]["kshot_image_ids"]
+    assert len(ids) == 3 and len({i.split("/")[0] for i in ids}) == 3  # one per class
+    assert rec["data"]["train_images"] == 3 and "held out" in rec["data"]["val_source"]
+    for key in ("top1_cls", "gt_known_loc", "maxboxaccv2", "pxap", "piou"):
+        assert 0 <= rec["metrics"][key] <= 100
+    assert "PxAP" in out
+
+
+def test_imagenet_run_with_tencrop(cli, data, tmp_path):
+    rc, _, err = cli(
+        "run",
+        "sat",
+        "--dataset",
+        "imagenet",
+        "--data-root",
+        str(data),
+        "--kshot",
+        "1",
+        "--tencrop",
+        *TINY,
+    )
+    assert rc == 0, err
+    rec = record_of(tmp_path / "results", "sat-imagenet-")
+    assert rec["config"]["tencrop"] is True
+    assert rec["data"]["box_source"].endswith("val/*.xml")
+    assert rec["data"]["test_images"] == 6 and rec["data"]["val_images"] == 3
+    assert {"top1_cls", "top5_cls", "top1_loc", "gt_known_loc"} <= set(rec["metrics"])
+
+
+def test_openimages_evaluate_only_scores_masks(cli, data, tmp_path):
+    model = METHODS.get("sat")().build(micro_config(backbone=TINY[1]), 3)
+    torch.save({"model": model.state_dict()}, tmp_path / "weights.pt")
+    rc, out, err = cli(
+        "evaluate",
+        "sat",
+        "--dataset",
+        "openimages",
+        "--data-root",
+        str(data),
+        "--checkpoint",
+        str(tmp_path / "weights.pt"),
+        "--backbone",
+        TINY[1],
+    )
+    assert rc == 0, err
+    rec = record_of(tmp_path / "results", "sat-openimages-")
+    assert rec["mode"] == "evaluate" and rec["threshold"] is None
+    assert {"top1_cls", "pxap", "piou"} <= set(rec["metrics"])
+    assert not {"gt_known_loc", "maxboxaccv2"} & set(rec["metrics"])  # no boxes to score
+
+
+def test_export_then_evaluate_maps_gives_the_same_metrics(cli, data, tmp_path):
+    rc, _, err = cli("run", "sat", "--dataset", "cub", "--data-root", str(data), *TINY)
+    assert rc == 0, err
+    run = record_of(tmp_path / "results", "sat-cub-")
+    for split in ("val", "test"):
+        rc, out, err = cli("export-maps", run["run_id"], "--split", split, "--out", "maps")
+        assert rc == 0 and "wrote 6 maps" in out, err
+    some = next((tmp_path / "maps").rglob("*.jpg.npy"))
+    m = np.load(some)
+    assert m.shape == (224, 224) and m.dtype == np.float32 and 0 <= m.min() <= m.max() <= 1
+    rc, _, err = cli(
+        "evaluate-maps", "maps", "--dataset", "cub", "--data-root", str(data), "--name", "outside"
+    )
+    assert rc == 0, err
+    maps = record_of(tmp_path / "results", "outside-cub-maps-")
+    assert maps["mode"] == "evaluate-maps" and maps["method"] == "outside"
+    shared = set(maps["metrics"])
+    assert {"gt_known_loc", "maxboxaccv2", "pxap", "piou"} <= shared
+    assert maps["metrics"] == {k: run["metrics"][k] for k in shared}
+    assert maps["threshold"] == run["threshold"]
