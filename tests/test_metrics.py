@@ -139,3 +139,25 @@ def test_trivial_boxes():
     t.update(np.array([[3, 3, 6, 6]]))
     t.update(np.array([[0, 0, 9, 9]]))
     assert t.result() == {"baseline_whole_image": 50.0, "baseline_centred_box": 50.0}
+
+
+def test_largest_component_boxes_match_whole_image_labelling_on_random_maps():
+    """The windowed labelling equals labelling the whole image at every threshold."""
+    import cv2
+
+    from wsolbench.evaluation.boxes import THRESHOLDS, largest_component_boxes
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        grid = rng.random((int(rng.integers(4, 15)),) * 2).astype(np.float32)
+        m = cv2.resize(grid, (64, 64), interpolation=cv2.INTER_LINEAR)
+        m = (m - m.min()) / (m.max() - m.min())
+        got = largest_component_boxes(m, THRESHOLDS)
+        for i, t in enumerate(THRESHOLDS):
+            n, _, stats, _ = cv2.connectedComponentsWithStats((m > t).astype(np.uint8), None, 8)
+            if n == 1:
+                assert got[i].tolist() == [0, 0, 64, 64]
+                continue
+            j = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+            x, y, w, h = stats[j, :4]
+            assert got[i].tolist() == [x, y, x + w, y + h]

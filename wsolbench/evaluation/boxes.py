@@ -26,20 +26,43 @@ def normalize_benchmark(m: np.ndarray) -> np.ndarray:
     return (m - lo) / (hi - lo)
 
 
+def _roi(rowmax: np.ndarray, colmax: np.ndarray, t: float) -> tuple[int, ...] | None:
+    """Rows and columns (half-open) that hold every pixel above ``t``, or None when
+    there is none. Labelling this window gives the same components as the whole
+    image, cheaper at high thresholds; one component's box is the window itself."""
+    rows, cols = np.flatnonzero(rowmax > t), np.flatnonzero(colmax > t)
+    if rows.size == 0:
+        return None
+    return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+
+
+def _first_largest(fg: np.ndarray) -> tuple[int, int, int, int]:
+    _, _, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), None, 8)
+    x, y, bw, bh = stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])), :4]
+    return x, y, x + bw, y + bh
+
+
 def largest_component_boxes(m: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """SAT authors' rule: foreground = m > t; largest 8-connected component by pixel
     count; box (min col, min row, max col + 1, max row + 1); no foreground -> the
     whole frame (0, 0, W, H). Returns (T, 4)."""
     h, w = m.shape
     out = np.tile(np.array([0, 0, w, h], np.int64), (len(thresholds), 1))
+    rowmax, colmax = m.max(axis=1), m.max(axis=0)
     for i, t in enumerate(thresholds):
-        fg = (m > t).astype(np.uint8)
-        n, _, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-        if n <= 1:
+        roi = _roi(rowmax, colmax, t)
+        if roi is None:
             break  # thresholds ascend: every later one is empty too
-        j = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-        x, y, bw, bh = stats[j, :4]
-        out[i] = (x, y, x + bw, y + bh)
+        y0, y1, x0, x1 = roi
+        n, labels = cv2.connectedComponents((m[y0:y1, x0:x1] > t).astype(np.uint8), None, 8)
+        if n > 2:  # several components: find the largest and its extent
+            sizes = np.bincount(labels.ravel(), minlength=n)[1:]
+            if (sizes == sizes.max()).sum() > 1:
+                out[i] = _first_largest(m > t)  # a tie: break it as whole-image labels do
+                continue
+            ys, xs = np.nonzero(labels == 1 + int(np.argmax(sizes)))
+            y0, y1, x0, x1 = y0 + ys.min(), y0 + ys.max() + 1, x0 + xs.min(), x0 + xs.max() + 1
+        out[i] = (x0, y0, x1, y1)  # one component: its box is the window itself
     return out
 
 
