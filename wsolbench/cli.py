@@ -10,6 +10,8 @@ from typing import Any
 
 from tabulate import tabulate
 
+from .bench import BENCHMARKS
+from .bench import run as run_benchmarks
 from .checkpoints import file_digest
 from .config import FIELDS, load_yaml
 from .errors import UserError
@@ -117,6 +119,10 @@ def build_parser() -> Parser:
 
     sub.add_parser("list", help="list methods, datasets and freeze presets")
 
+    bench = sub.add_parser("bench", help="speed and memory benchmarks, side by side")
+    bench.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], help="default: all")
+    bench.add_argument("--images", type=int, default=1000, help="maps for `stream`")
+
     rep = sub.add_parser("report", help="table of every run in the results store")
     rep.add_argument("--format", choices=FORMATS, default="md")
     rep.add_argument("--out", help="write to this file instead of the terminal")
@@ -183,6 +189,13 @@ def cmd_evaluate_maps(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.images < 1:
+        raise UserError(f"--images must be >= 1, got {args.images}")
+    print(run_benchmarks(args.names or list(BENCHMARKS), args.images))
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     methods = [
         (
@@ -221,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             "evaluate-maps": cmd_evaluate_maps,
             "list": cmd_list,
             "report": cmd_report,
+            "bench": cmd_bench,
         }
         return commands[args.command](args)
     except UserError as e:
