@@ -15,7 +15,7 @@ from wsolbench.annotations import Item, check_box, number, read_wsol_split, rows
 from wsolbench.config import RunConfig
 from wsolbench.data import DatasetPlugin, Splits
 from wsolbench.errors import UserError
-from wsolbench.imagefiles import FRAME, FileSplit, dataset_folder
+from wsolbench.imagefiles import CUB_RECIPE, FRAME, FileSplit, dataset_folder
 from wsolbench.kshot import held_out_indices
 from wsolbench.registry import register_dataset
 
@@ -66,15 +66,7 @@ def read_cub(root: Path) -> tuple[list[Item], list[Item], int]:
 @register_dataset("cub")
 class CUB(DatasetPlugin):
     description = "CUB-200-2011 official folder (boxes; masks from segmentations/)"
-    defaults = {
-        "backbone": "deit_small_patch16_224",
-        "epochs": 30,
-        "batch_size": 256,
-        "lr": 1e-4,
-        "lambda": 0.25,
-        "loss_delay": 0.0,
-        "loss_ramp": 0.0,
-    }
+    defaults = CUB_RECIPE
 
     def load(self, cfg: RunConfig) -> Splits:
         root = dataset_folder(cfg, "cub")

@@ -22,7 +22,7 @@ from wsolbench.annotations import Item, check_box, number, read_wsol_split, rows
 from wsolbench.config import RunConfig
 from wsolbench.data import DatasetPlugin, Splits
 from wsolbench.errors import UserError
-from wsolbench.imagefiles import FRAME, FileSplit, dataset_folder
+from wsolbench.imagefiles import CUB_RECIPE, FRAME, FileSplit, dataset_folder
 from wsolbench.registry import register_dataset
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
@@ -139,15 +139,7 @@ def read_val(root: Path, classes: dict[str, int]) -> tuple[list[Item], str]:
 @register_dataset("imagenet")
 class ImageNet(DatasetPlugin):
     description = "ILSVRC-2012 train/ class folders + val boxes (XML, Kaggle CSV, metadata)"
-    defaults = {
-        "backbone": "deit_small_patch16_224",
-        "epochs": 5,
-        "batch_size": 512,
-        "lr": 1.5e-5,
-        "lambda": 0.35,
-        "loss_delay": 0.0,
-        "loss_ramp": 0.0,
-    }
+    defaults = {**CUB_RECIPE, "epochs": 5, "batch_size": 512, "lr": 1.5e-5, "lambda": 0.35}
 
     def load(self, cfg: RunConfig) -> Splits:
         root = dataset_folder(cfg, "imagenet")

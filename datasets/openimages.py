@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from wsolbench.config import RunConfig
 from wsolbench.data import DatasetPlugin, Splits
-from wsolbench.imagefiles import dataset_folder, metadata_splits
+from wsolbench.imagefiles import CUB_RECIPE, dataset_folder, metadata_splits
 from wsolbench.registry import register_dataset
 
 
@@ -15,15 +15,7 @@ from wsolbench.registry import register_dataset
 class OpenImages(DatasetPlugin):
     description = "OpenImages30k, WSOL benchmark metadata with masks (PxAP, pIoU)"
     # The paper gives no OpenImages recipe: ImageNet's lambda, CUB's schedule (ours).
-    defaults = {
-        "backbone": "deit_small_patch16_224",
-        "epochs": 30,
-        "batch_size": 256,
-        "lr": 1e-4,
-        "lambda": 0.35,
-        "loss_delay": 0.0,
-        "loss_ramp": 0.0,
-    }
+    defaults = {**CUB_RECIPE, "lambda": 0.35}
 
     def load(self, cfg: RunConfig) -> Splits:
         return metadata_splits(dataset_folder(cfg, "openimages"))
