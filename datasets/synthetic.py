@@ -110,6 +110,9 @@ class SyntheticSplit(WSOLSplit):
     def __len__(self) -> int:
         return len(self.labels)
 
+    def display(self, i: int) -> np.ndarray:
+        return self.images[i].numpy()
+
     def box_sizes(self) -> torch.Tensor:
         b = self.boxes
         return torch.stack([b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1], 1)

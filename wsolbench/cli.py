@@ -20,7 +20,10 @@ from .freeze import PRESETS
 from .registry import DATASETS, METHODS
 from .report import FORMATS, metrics_table, render, runs_frame
 from .runner import execute, plan, results_root
+from .show import PICKS, fig5, fig6, show
 from .store import Store, atomic_write
+
+FIGURES = {"fig5": fig5, "fig6": fig6}
 
 # Flags of `run` that map to config fields (flag name -> field); types are checked
 # by the config table, so argparse only converts numbers.
@@ -123,7 +126,20 @@ def build_parser() -> Parser:
     bench.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], help="default: all")
     bench.add_argument("--images", type=int, default=1000, help="maps for `stream`")
 
-    rep = sub.add_parser("report", help="table of every run in the results store")
+    show = sub.add_parser("show", help="test images with maps and boxes of one or more runs")
+    show.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    show.add_argument("--n", type=int, default=16, help="images to draw")
+    pick = show.add_mutually_exclusive_group()
+    for name in PICKS:
+        pick.add_argument(f"--{name}", dest="pick", action="store_const", const=name)
+    show.add_argument("--same-images", action="store_true", help="needed for several runs")
+    show.add_argument("--out", default="show.png", help=".png or .pdf (default show.png)")
+    show.add_argument("--data-root", help=FIELDS["data_root"].help)
+    show.add_argument("--results", help="results store folder (default ./results)")
+
+    rep = sub.add_parser("report", help="table of every run, or a figure (fig5, fig6)")
+    rep.add_argument("figure", nargs="?", choices=sorted(FIGURES), help="a figure of RUN_IDs")
+    rep.add_argument("run_ids", nargs="*", metavar="RUN_ID")
     rep.add_argument("--format", choices=FORMATS, default="md")
     rep.add_argument("--out", help="write to this file instead of the terminal")
     rep.add_argument("--results", help="results store folder (default ./results)")
@@ -215,7 +231,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_show(args: argparse.Namespace) -> int:
+    if len(args.run_ids) > 1 and not args.same_images:
+        raise UserError("several runs are drawn side by side only with --same-images")
+    store = Store(results_root(args.results))
+    out = show(store, args.run_ids, args.n, args.pick or "worst", Path(args.out), args.data_root)
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.figure:
+        if not args.run_ids:
+            raise UserError(f"report {args.figure}: give the run ids to draw")
+        out = Path(args.out or f"{args.figure}.png")
+        print(f"wrote {FIGURES[args.figure](Store(results_root(args.results)), args.run_ids, out)}")
+        return 0
     text = render(runs_frame(Store(results_root(args.results)).records()), args.format)
     if args.out:
         atomic_write(Path(args.out), lambda f: f.write(text.encode()))
@@ -235,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             "list": cmd_list,
             "report": cmd_report,
             "bench": cmd_bench,
+            "show": cmd_show,
         }
         return commands[args.command](args)
     except UserError as e:

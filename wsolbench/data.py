@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
@@ -31,6 +32,10 @@ class WSOLSplit(Dataset):
         skip decoding the image; this fallback loads the whole item."""
         item = self[i]
         return {k: item[k] for k in ("boxes", "mask") if k in item}
+
+    def display(self, i: int) -> np.ndarray:
+        """Item ``i`` as (H, W, 3) uint8 RGB in the evaluation frame, for figures."""
+        raise UserError(f"{type(self).__name__} cannot show its images")
 
     def box_sizes(self) -> torch.Tensor:
         """(n, 2) widths and heights of every GT box in the evaluation frame. Override

@@ -53,7 +53,7 @@ def export_maps(
     model.to(device)
     loader = _loader(ds, p.cfg, False, 0)
     count = 0
-    for batch, _, maps in predict(p.method, model, loader, device, splits.image_size, "export"):
+    for batch, _, maps, _ in predict(p.method, model, loader, device, splits.image_size, "export"):
         for i, index in enumerate(batch["index"].tolist()):
             target = map_path(out, ds.image_ids[index])
             buf = io.BytesIO()

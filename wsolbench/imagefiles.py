@@ -161,6 +161,11 @@ class FileSplit(WSOLSplit):
         w, h = it.size if it.size else header_size(self.image_root / it.image_id)
         return self._targets(it, (h, w))
 
+    def display(self, i: int) -> np.ndarray:
+        big = resize_square(read_image(self.image_root / self.items[i].image_id))
+        off = (big.shape[0] - CROP) // 2
+        return crop(big, off, off)
+
     def __getitem__(self, i: int) -> dict:
         it = self.items[i]
         img = read_image(self.image_root / it.image_id)

@@ -23,6 +23,7 @@ from .data import DatasetPlugin, Splits, collate
 from .environment import environment
 from .errors import UserError
 from .evaluation.evaluate import SplitScores, TrivialBoxes, evaluate_split, summarize
+from .evaluation.perimage import PerImage
 from .freeze import PRESETS, apply_freeze
 from .kshot import kshot_indices
 from .method import Method
@@ -157,6 +158,7 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
             history = train(p.method, model, cfg, loader, device, checkpoint)
         t_train = time.perf_counter() - t0 - t_data
         scores: dict[str, SplitScores | None] = {"val": None}
+        keep = PerImage(splits.test.image_ids, splits.test.labels)
         for name in ("val", "test") if splits.val is not None else ("test",):
             split = splits.split(name)
             s = SplitScores.for_split(
@@ -164,7 +166,14 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
             )
             loader = _loader(split, cfg, False, cfg["seed"])
             scores[name] = evaluate_split(
-                p.method, model, loader, device, splits.image_size, s, f"eval {name}"
+                p.method,
+                model,
+                loader,
+                device,
+                splits.image_size,
+                s,
+                f"eval {name}",
+                keep if name == "test" else None,
             )
         t_eval = time.perf_counter() - t0 - t_data - t_train
         record = {
@@ -190,6 +199,7 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
             "environment": environment(device),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+        record["per_image"] = keep.save(run_dir / "per_image.npz")
         save_torch(run_dir / "model.pt", {"model": model.state_dict(), "run_id": cfg.run_id})
         write_json(run_dir / "record.json", record)  # written last: its presence means done
         checkpoint.unlink(missing_ok=True)

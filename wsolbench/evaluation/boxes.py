@@ -85,6 +85,11 @@ def contour_boxes(m01: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return out
 
 
+def box_area(boxes: np.ndarray) -> np.ndarray:
+    """Areas (+1 convention) of (n, 4) boxes."""
+    return (boxes[..., 2] - boxes[..., 0] + 1) * (boxes[..., 3] - boxes[..., 1] + 1)
+
+
 def box_iou(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """IoU (+1 convention) of each box (T, 4) with each GT box (G, 4): (T, G)."""
     b = boxes[:, None, :].astype(np.float64)
@@ -92,6 +97,4 @@ def box_iou(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
     iw = np.minimum(b[..., 2], g[..., 2]) - np.maximum(b[..., 0], g[..., 0]) + 1
     ih = np.minimum(b[..., 3], g[..., 3]) - np.maximum(b[..., 1], g[..., 1]) + 1
     inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
-    area_g = (g[..., 2] - g[..., 0] + 1) * (g[..., 3] - g[..., 1] + 1)
-    return inter / (area_b + area_g - inter)
+    return inter / (box_area(b) + box_area(g) - inter)

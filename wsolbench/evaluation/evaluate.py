@@ -15,8 +15,9 @@ from ..data import WSOLSplit
 from ..imagefiles import IGNORE
 from ..method import Method
 from ..models.trunk import ModelOutput, minmax
-from .boxes import THRESHOLDS, box_iou, normalize_benchmark
+from .boxes import THRESHOLDS, box_area, box_iou, normalize_benchmark
 from .metrics import Accumulator, BoxAccuracy, Classification, MaxBoxAccV2, PixelAP
+from .perimage import PerImage
 
 
 class TrivialBoxes(Accumulator):
@@ -68,10 +69,10 @@ class SplitScores:
 
     def add_image(
         self, m: np.ndarray, gt: np.ndarray, mask: np.ndarray | None, c1: bool, c5: bool
-    ) -> None:
-        """Score one map in the evaluation frame (the exchange map, see frame_maps)."""
-        if self.box is not None:
-            self.box.update(m, gt, c1, c5)
+    ) -> np.ndarray | None:
+        """Score one map in the evaluation frame (the exchange map, see frame_maps);
+        returns the best IoU per threshold under the authors' rule (None: no boxes)."""
+        iou = self.box.update(m, gt, c1, c5) if self.box is not None else None
         map01 = normalize_benchmark(m)
         if self.maxbox is not None:
             self.maxbox.update(map01, gt)
@@ -79,6 +80,7 @@ class SplitScores:
             self.pixel.update(map01, mask == 1, mask == IGNORE)
         if self.trivial is not None:
             self.trivial.update(gt)
+        return iou
 
 
 def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -87,14 +89,16 @@ def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     ]
 
 
-def frame_maps(
-    method: Method, out: ModelOutput, labels: torch.Tensor, size: tuple[int, int]
-) -> np.ndarray:
-    """(B, H, W) float32 maps in [0, 1) on the evaluation frame: min-max on the patch
-    grid (the SAT authors' eps), then bilinear resize. These are what gets scored
-    and what ``export-maps`` writes, so exported maps score exactly the same."""
-    maps = method.localization_maps(out, labels)
-    return resize_maps(minmax(maps, eps=1e-5), size).cpu().numpy()
+def grid_maps(method: Method, out: ModelOutput, labels: torch.Tensor) -> torch.Tensor:
+    """(B, h, w) maps min-max scaled on the patch grid (the SAT authors' eps)."""
+    return minmax(method.localization_maps(out, labels), eps=1e-5)
+
+
+def frame_maps(grid: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """(B, H, W) float32 maps in [0, 1) on the evaluation frame: grid maps, bilinear
+    resize. These are what gets scored and what ``export-maps`` writes, so exported
+    maps score exactly the same."""
+    return resize_maps(grid, size).cpu().numpy()
 
 
 @torch.no_grad()
@@ -105,9 +109,9 @@ def predict(
     device: torch.device,
     size: tuple[int, int],
     desc: str,
-) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
+) -> Iterator[tuple[dict, np.ndarray, np.ndarray, np.ndarray]]:
     """Per batch: the batch, class scores (ten-crop softmax mean when the batch has
-    ``crops``), and frame maps."""
+    ``crops``), frame maps and grid maps."""
     model.eval()
     for batch in tqdm(loader, desc=desc, unit="batch", leave=False, dynamic_ncols=True):
         labels = batch["label"].to(device)
@@ -117,7 +121,8 @@ def predict(
             crops = batch["crops"]
             logits = model(crops.flatten(0, 1).to(device)).logits.float()
             scores = logits.softmax(-1).view(crops.shape[0], crops.shape[1], -1).mean(1)
-        yield batch, scores.cpu().numpy(), frame_maps(method, out, labels, size)
+        grid = grid_maps(method, out, labels)
+        yield batch, scores.cpu().numpy(), frame_maps(grid, size), grid.float().cpu().numpy()
 
 
 def evaluate_split(
@@ -128,12 +133,18 @@ def evaluate_split(
     image_size: tuple[int, int],
     scores: SplitScores,
     desc: str,
+    keep: PerImage | None = None,
 ) -> SplitScores:
-    for batch, cls_scores, maps in predict(method, model, loader, device, image_size, desc):
+    """Feed every accumulator; ``keep`` collects per-image results for figures."""
+    for batch, cls_scores, maps, grids in predict(method, model, loader, device, image_size, desc):
         c1, c5 = scores.cls.update(cls_scores, batch["label"].numpy())
         masks = batch["mask"].numpy() if "mask" in batch else [None] * len(maps)
+        pred = cls_scores.argmax(axis=1)
         for i, gt in enumerate(batch["boxes"]):
-            scores.add_image(maps[i], gt.numpy(), masks[i], bool(c1[i]), bool(c5[i]))
+            iou = scores.add_image(maps[i], gt.numpy(), masks[i], bool(c1[i]), bool(c5[i]))
+            if keep is not None:
+                area = box_area(gt.numpy()).max(initial=0) / (image_size[0] * image_size[1])
+                keep.add(int(batch["index"][i]), int(pred[i]), iou, grids[i], float(area))
     return scores
 
 

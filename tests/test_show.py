@@ -1,0 +1,153 @@
+"""Figures from stored per-image results: files written at the expected size, not
+blank, and the images chosen really are the worst / best by IoU."""
+
+import json
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+from wsolbench.evaluation.perimage import load
+from wsolbench.show import DPI, PANEL, choose, open_run
+from wsolbench.store import Store
+
+TINY = ["--epochs", "1", "--kshot", "5", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Tiny SAT and TS-CAM runs on the synthetic data, through the real CLI."""
+    import os
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("show")
+    ids = {}
+    for method in ("sat", "tscam"):
+        subprocess.run(
+            [sys.executable, "-m", "wsolbench.cli", "run", method, *TINY, "--results", "r"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            env={**os.environ, "TQDM_DISABLE": "1"},
+        )
+    for rec in (root / "r").glob("*/record.json"):
+        ids[json.loads(rec.read_text())["method"]] = rec.parent.name
+    return root, ids
+
+
+def image(path):
+    img = mpimg.imread(path)
+    assert img[..., :3].std() > 0.05  # not blank
+    return img
+
+
+def test_per_image_results_are_stored_compactly(store):
+    root, ids = store
+    run_dir = root / "r" / ids["sat"]
+    per = load(run_dir / "per_image.npz")
+    rec = json.loads((run_dir / "record.json").read_text())
+    assert rec["per_image"] == {
+        "file": "per_image.npz",
+        "images": 600,
+        "maps_kept": 600,
+        "maps_sampled": False,
+    }
+    assert per["maps"].shape == (600, 8, 8) and per["iou"].shape == (600, 100)
+    # The stored IoUs give back the recorded GT-known Loc at the chosen threshold.
+    k = int(round(rec["threshold"]["box"] * 100))
+    assert 100 * (per["iou"][:, k].astype(np.float32) >= 0.5).mean() == pytest.approx(
+        rec["metrics"]["gt_known_loc"], abs=0.2
+    )
+    assert ((per["pred"] == per["labels"]).mean() * 100) == pytest.approx(
+        rec["metrics"]["top1_cls"]
+    )
+    assert (run_dir / "per_image.npz").stat().st_size < 200_000
+
+
+@pytest.mark.parametrize("pick", ["worst", "best"])
+def test_chosen_images_are_the_extremes_by_iou(store, pick):
+    root, ids = store
+    run = open_run(Store(root / "r"), ids["sat"])
+    chosen = choose(run, 5, pick)
+    iou = run.iou()
+    rest = np.setdiff1d(np.arange(len(iou)), chosen)
+    if pick == "worst":
+        assert iou[chosen].max() <= iou[rest].min()
+    else:
+        assert iou[chosen].min() >= iou[rest].max()
+
+
+def test_show_one_run_grid(cli, store):
+    root, ids = store
+    rc, out, err = cli(
+        "show", ids["sat"], "--n", "6", "--worst", "--out", "w.png", "--results", "r", cwd=root
+    )
+    assert rc == 0, err
+    img = image(root / "w.png")
+    # 6 images in rows of 4: 2 rows of panels plus room for the colour bar.
+    assert img.shape[:2] == (round((PANEL[1] * 2 + 0.4) * DPI), round((PANEL[0] * 4 + 1.2) * DPI))
+
+
+def test_show_two_runs_side_by_side(cli, store):
+    root, ids = store
+    rc, _, err = cli(
+        "show",
+        ids["tscam"],
+        ids["sat"],
+        "--same-images",
+        "--n",
+        "3",
+        "--out",
+        "both.pdf",
+        "--results",
+        "r",
+        cwd=root,
+    )
+    assert rc == 0, err
+    assert (root / "both.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_fig5_and_fig6(cli, store):
+    root, ids = store
+    for fig in ("fig5", "fig6"):
+        rc, out, err = cli(
+            "report",
+            fig,
+            ids["sat"],
+            ids["tscam"],
+            "--out",
+            f"{fig}.png",
+            "--results",
+            "r",
+            cwd=root,
+        )
+        assert rc == 0, err
+        assert image(root / f"{fig}.png").shape[1] > 300
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["show", "nope-run"], "run 'nope-run': no finished run in r"),
+        (["show", "SAT", "--n", "0"], "--n must be >= 1, got 0"),
+        (["show", "SAT", "TSCAM"], "several runs are drawn side by side only with --same-images"),
+        (["show", "SAT", "--out", "x.jpg"], "x.jpg: figures are written as .png or .pdf"),
+        (["report", "fig5"], "report fig5: give the run ids to draw"),
+    ],
+)
+def test_show_bad_input(cli, store, args, message):
+    root, ids = store
+    args = [ids["sat"] if a == "SAT" else ids["tscam"] if a == "TSCAM" else a for a in args]
+    rc, _, err = cli(*args, "--results", "r", cwd=root)
+    assert rc == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_run_without_stored_maps(cli, store, tmp_path):
+    root, ids = store
+    import shutil
+
+    shutil.copytree(root / "r" / ids["sat"], tmp_path / "r" / ids["sat"])
+    (tmp_path / "r" / ids["sat"] / "per_image.npz").unlink()
+    rc, _, err = cli("show", ids["sat"], "--results", str(tmp_path / "r"))
+    assert rc == 2 and "has no stored per-image maps" in err
