@@ -39,16 +39,6 @@ def break_missing_file(cub):
     return "bounding_boxes.txt: file is missing"
 
 
-def break_malformed_line(cub):
-    rewrite_line(cub / "bounding_boxes.txt", 3, "3 1.0 2.0 3.0")
-    return "bounding_boxes.txt:3: expected 5 fields separated by blanks, got 4"
-
-
-def break_not_a_number(cub):
-    rewrite_line(cub / "bounding_boxes.txt", 2, "2 4.0 six 10.0 10.0")
-    return "bounding_boxes.txt:2: 'six' is not float"
-
-
 def break_missing_image(cub):
     rel = first_test_image(cub)
     (cub / "images" / rel).unlink()
@@ -61,49 +51,68 @@ def break_unreadable_image(cub):
     return f"{rel}: cannot be read as an image"
 
 
-def break_inverted_box(cub):
-    rewrite_line(cub / "bounding_boxes.txt", 4, "4 10.0 5.0 0.0 8.0")
-    return "bounding_boxes.txt:4: box [10.0, 5.0, 10.0, 13.0] has x1 <= x0 or y1 <= y0"
-
-
-def break_box_outside(cub):
-    rewrite_line(cub / "bounding_boxes.txt", 4, "4 500.0 500.0 10.0 10.0")
-    return "a box lies wholly outside its"
-
-
-def break_class_out_of_range(cub):
-    rewrite_line(cub / "image_class_labels.txt", 5, "5 4")
-    return "class 3 is outside 0..2"
-
-
-def break_duplicate_id(cub):
-    rewrite_line(cub / "images.txt", 6, (cub / "images.txt").read_text().splitlines()[4])
-    return "images.txt:6: duplicate image id '5'"
-
-
 def break_mask_size(cub):
     rel = first_test_image(cub).replace(".jpg", ".png")
     cv2.imwrite(str(cub / "segmentations" / rel), np.zeros((7, 9), np.uint8))
     return "mask is 9x7, its image"
 
 
-def break_train_test_flag(cub):
-    rewrite_line(cub / "train_test_split.txt", 2, "2 yes")
-    return "train_test_split.txt:2: is_train must be 0 or 1, got 'yes'"
+def line_breaker(name, file, lineno, text, expected):
+    """A case that replaces one line of an annotation file."""
+
+    def breaker(cub):
+        new = (cub / file).read_text().splitlines()[4] if text is None else text
+        rewrite_line(cub / file, lineno, new)
+        return expected
+
+    breaker.__name__ = f"break_{name}"
+    return breaker
 
 
 CASES = [
     break_missing_file,
-    break_malformed_line,
-    break_not_a_number,
     break_missing_image,
     break_unreadable_image,
-    break_inverted_box,
-    break_box_outside,
-    break_class_out_of_range,
-    break_duplicate_id,
     break_mask_size,
-    break_train_test_flag,
+    line_breaker(
+        "malformed_line",
+        "bounding_boxes.txt",
+        3,
+        "3 1.0 2.0 3.0",
+        "bounding_boxes.txt:3: expected 5 fields separated by blanks, got 4",
+    ),
+    line_breaker(
+        "not_a_number",
+        "bounding_boxes.txt",
+        2,
+        "2 4.0 six 10.0 10.0",
+        "bounding_boxes.txt:2: 'six' is not float",
+    ),
+    line_breaker(
+        "inverted_box",
+        "bounding_boxes.txt",
+        4,
+        "4 10.0 5.0 0.0 8.0",
+        "bounding_boxes.txt:4: box [10.0, 5.0, 10.0, 13.0] has x1 <= x0 or y1 <= y0",
+    ),
+    line_breaker(
+        "box_outside",
+        "bounding_boxes.txt",
+        4,
+        "4 500.0 500.0 10.0 10.0",
+        "a box lies wholly outside its",
+    ),
+    line_breaker(
+        "class_out_of_range", "image_class_labels.txt", 5, "5 4", "class 3 is outside 0..2"
+    ),
+    line_breaker("duplicate_id", "images.txt", 6, None, "images.txt:6: duplicate image id '5'"),
+    line_breaker(
+        "train_test_flag",
+        "train_test_split.txt",
+        2,
+        "2 yes",
+        "train_test_split.txt:2: is_train must be 0 or 1, got 'yes'",
+    ),
 ]
 
 
@@ -164,9 +173,8 @@ def maps_dir(tmp_path):
     return root, tmp_path / "maps"
 
 
-def test_evaluate_maps_scores_foreign_maps_of_any_size(cli, maps_dir, tmp_path):
-    root, maps = maps_dir
-    rc, out, err = cli(
+def score_maps(cli, root, maps):
+    return cli(
         "evaluate-maps",
         str(maps),
         "--dataset",
@@ -176,6 +184,11 @@ def test_evaluate_maps_scores_foreign_maps_of_any_size(cli, maps_dir, tmp_path):
         "--name",
         "ramp",
     )
+
+
+def test_evaluate_maps_scores_foreign_maps_of_any_size(cli, maps_dir, tmp_path):
+    root, maps = maps_dir
+    rc, out, err = score_maps(cli, root, maps)
     assert rc == 0, err
     (rec,) = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*/record.json")]
     assert set(rec["metrics"]) == {"pxap", "piou"} and 0 < rec["metrics"]["pxap"] < 100
@@ -198,15 +211,6 @@ def test_bad_maps(cli, maps_dir, tmp_path, bad, message):
         victim.unlink()
     else:
         np.save(victim, bad)
-    rc, _, err = cli(
-        "evaluate-maps",
-        str(maps),
-        "--dataset",
-        "openimages",
-        "--data-root",
-        str(root),
-        "--name",
-        "ramp",
-    )
+    rc, _, err = score_maps(cli, root, maps)
     assert rc == 2 and f"{victim}: {message}" in err and err.count("\n") == 1, err
     assert not (tmp_path / "results").exists()
