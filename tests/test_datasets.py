@@ -99,3 +99,21 @@ def test_openimages_masks_union_with_ignore_region(tmp_path):
     assert rows_ig.min() > rows_fg.max()
     # Targets without decoding the image equal those of the full item.
     assert torch.equal(splits.test.target(1)["mask"], splits.test[1]["mask"])
+
+
+def test_wsol_metadata_brings_your_own_boxes(tmp_path):
+    from miniature import photo
+
+    for split, n in (("train", 2), ("val", 1), ("test", 1)):
+        entries = []
+        for i, (c, w, h, box) in enumerate(layout(n)):
+            rel = f"img/{split}_{i}.png"
+            photo(tmp_path / "wsol" / rel, w, h, box, c)
+            entries.append((rel, c, w, h, [",".join(map(str, box))]))
+        write_metadata(tmp_path / "wsol" / "metadata" / split, entries)
+    splits = load("wsol", tmp_path)
+    assert splits.num_classes == 3 and len(splits.train) == 6 and len(splits.test) == 3
+    assert splits.test.has_boxes and not splits.test.has_masks
+    label, w, h, box = layout(1)[0]
+    expected = boxes_to_frame(np.array([box], float), centre_frame(w, h))
+    assert splits.test[0]["boxes"].tolist() == expected.tolist()
