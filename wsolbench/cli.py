@@ -1,4 +1,5 @@
-"""Command line: ``wsolbench run | evaluate | export-maps | evaluate-maps | list | report``."""
+"""Command line: ``wsolbench run | evaluate | sweep | export-maps | evaluate-maps | list |
+report | show | bench``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from tabulate import tabulate
 
 from .bench import BENCHMARKS
@@ -22,6 +24,8 @@ from .report import FORMATS, metrics_table, render, runs_frame
 from .runner import execute, plan, results_root
 from .show import PICKS, fig5, fig6, show
 from .store import Store, atomic_write
+from .sweep import EXECUTORS, IN_FLIGHT, collect_frame, state_frame, status, submit, wait
+from .sweepfile import load_sweep
 
 FIGURES = {"fig5": fig5, "fig6": fig6}
 
@@ -137,6 +141,22 @@ def build_parser() -> Parser:
     show.add_argument("--data-root", help=FIELDS["data_root"].help)
     show.add_argument("--results", help="results store folder (default ./results)")
 
+    sw = sub.add_parser(
+        "sweep",
+        help="a grid of runs as a SLURM job array, local processes or in-process",
+        description="wsolbench sweep SWEEP | sweep status SWEEP | sweep collect SWEEP",
+    )
+    sw.add_argument("words", nargs="+", metavar="[status|collect] SWEEP")
+    sw.add_argument("--executor", choices=EXECUTORS, default="local", help="default: local")
+    sw.add_argument("--profile", help="cluster profile: slurm/NAME.yaml (or a .yaml path)")
+    sw.add_argument("--dry-run", action="store_true", help="list the runs, submit nothing")
+    sw.add_argument("--wait", action="store_true", help="slurm: wait for the array to finish")
+    sw.add_argument("--parallelism", type=int, help="local: runs at once (default: CPUs/task)")
+    sw.add_argument("--dataset", help="run the sweep's grid on this dataset instead")
+    sw.add_argument("--format", choices=FORMATS, default="md", help="collect: table format")
+    sw.add_argument("--out", help="collect: write the table to this file")
+    sw.add_argument("--results", help="results store folder (default ./results)")
+
     rep = sub.add_parser("report", help="table of every run, or a figure (fig5, fig6)")
     rep.add_argument("figure", nargs="?", choices=sorted(FIGURES), help="a figure of RUN_IDs")
     rep.add_argument("run_ids", nargs="*", metavar="RUN_ID")
@@ -240,6 +260,52 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_or_print(text: str, out: str | None) -> None:
+    if out:
+        atomic_write(Path(out), lambda f: f.write(text.encode()))
+    else:
+        print(text)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    action, *rest = args.words if args.words[0] in ("status", "collect") else ["run", *args.words]
+    if len(rest) != 1:
+        raise UserError(f"sweep {'' if action == 'run' else action + ' '}takes one sweep file")
+    if args.parallelism is not None and args.parallelism < 1:
+        raise UserError(f"--parallelism must be >= 1, got {args.parallelism}")
+    sweep = load_sweep(rest[0], {"dataset": args.dataset})
+    store = Store(results_root(args.results))
+    if action == "collect":
+        frame = collect_frame(sweep, store)
+        print(f"{len(frame)} of {len(sweep.runs)} runs finished", file=sys.stderr)
+        _write_or_print(render(frame, args.format), args.out)
+        return 0
+    if action == "status" or args.dry_run:
+        states = status(sweep, store)
+    else:
+        jobs, before = submit(sweep, store, args.executor, args.profile, args.parallelism)
+        skipped = sum(s.state == "done" for s in before)
+        flying = sum(s.state in IN_FLIGHT for s in before)
+        print(
+            f"sweep {sweep.name}: {len(jobs)} runs submitted ({args.executor}), "
+            f"{skipped} already done, {flying} already in flight",
+            file=sys.stderr,
+        )
+        if not jobs:
+            print("nothing to submit")
+        elif args.executor == "slurm" and not args.wait:
+            ids = sorted({str(j.job_id).split("_")[0] for j in jobs})
+            print(f"job array {', '.join(ids) or '-'}; see `wsolbench sweep status {rest[0]}`")
+        if args.executor == "slurm" and not args.wait:
+            return 0
+        wait(jobs)
+        states = status(sweep, store)
+    counts = pd.Series([s.state for s in states]).value_counts()
+    print(f"{len(states)} runs: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    print(render(state_frame(sweep, states), "md"))
+    return 1 if action == "run" and not args.dry_run and counts.get("failed", 0) else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     if args.figure:
         if not args.run_ids:
@@ -248,10 +314,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"wrote {FIGURES[args.figure](Store(results_root(args.results)), args.run_ids, out)}")
         return 0
     text = render(runs_frame(Store(results_root(args.results)).records()), args.format)
-    if args.out:
-        atomic_write(Path(args.out), lambda f: f.write(text.encode()))
-    else:
-        print(text)
+    _write_or_print(text, args.out)
     return 0
 
 
@@ -267,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             "report": cmd_report,
             "bench": cmd_bench,
             "show": cmd_show,
+            "sweep": cmd_sweep,
         }
         return commands[args.command](args)
     except UserError as e:

@@ -15,7 +15,7 @@ import yaml
 from .errors import UserError, where
 
 
-def _int(lo: int) -> Callable[[Any], int]:
+def int_at_least(lo: int) -> Callable[[Any], int]:
     def check(v: Any) -> int:
         if isinstance(v, bool) or not isinstance(v, int):
             raise ValueError(f"must be an integer, got {v!r}")
@@ -26,7 +26,7 @@ def _int(lo: int) -> Callable[[Any], int]:
     return check
 
 
-def _float(lo: float, hi: float | None = None, open_lo: bool = False) -> Callable[[Any], float]:
+def number_in(lo: float, hi: float | None = None, open_lo: bool = False) -> Callable[[Any], float]:
     def check(v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ValueError(f"must be a number, got {v!r}")
@@ -49,7 +49,7 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return check
 
 
-def _str(v: Any) -> str:
+def non_empty_str(v: Any) -> str:
     if not isinstance(v, str) or not v:
         raise ValueError(f"must be a non-empty string, got {v!r}")
     return v
@@ -60,7 +60,7 @@ def _kshot(v: Any) -> int | str:
         return v
     if isinstance(v, str) and v.isdigit():
         v = int(v)
-    return _int(1)(v)
+    return int_at_least(1)(v)
 
 
 def _bool(v: Any) -> bool:
@@ -69,7 +69,7 @@ def _bool(v: Any) -> bool:
     return v
 
 
-def _options(v: Any) -> dict:
+def mapping(v: Any) -> dict:
     if not isinstance(v, dict):
         raise ValueError(f"must be a mapping, got {v!r}")
     return dict(v)
@@ -87,34 +87,38 @@ class Field:
 
 
 FIELDS: dict[str, Field] = {
-    "method": Field(_str, None, help="method name (see `wsolbench list`)"),
-    "dataset": Field(_str, "synthetic", help="dataset name"),
+    "method": Field(non_empty_str, None, help="method name (see `wsolbench list`)"),
+    "dataset": Field(non_empty_str, "synthetic", help="dataset name"),
     "kshot": Field(_kshot, "full", help="training images per class, or 'full'"),
-    "freeze": Field(_str, "a", help="freeze preset (Table 8: a-e)"),
-    "lambda": Field(_float(0.0, 1.0, open_lo=True), help="batch-area target (dataset default)"),
-    "batch_size": Field(_int(1), help="training batch size (dataset default)"),
-    "seed": Field(_int(0), 0, help="random seed"),
-    "epochs": Field(_int(1), help="training epochs (dataset default)"),
-    "lr": Field(_float(0.0, open_lo=True), help="learning rate (dataset default)"),
-    "weight_decay": Field(_float(0.0), 0.05, help="AdamW weight decay"),
-    "drop_path": Field(_float(0.0, 1.0), 0.1, help="stochastic depth rate"),
+    "freeze": Field(non_empty_str, "a", help="freeze preset (Table 8: a-e)"),
+    "lambda": Field(number_in(0.0, 1.0, open_lo=True), help="batch-area target (dataset default)"),
+    "batch_size": Field(int_at_least(1), help="training batch size (dataset default)"),
+    "seed": Field(int_at_least(0), 0, help="random seed"),
+    "epochs": Field(int_at_least(1), help="training epochs (dataset default)"),
+    "lr": Field(number_in(0.0, open_lo=True), help="learning rate (dataset default)"),
+    "weight_decay": Field(number_in(0.0), 0.05, help="AdamW weight decay"),
+    "drop_path": Field(number_in(0.0, 1.0), 0.1, help="stochastic depth rate"),
     "schedule": Field(_choice("constant", "cosine"), "constant", help="learning-rate schedule"),
-    "backbone": Field(_str, help="timm model name (dataset default)"),
-    "pretrained": Field(_str, help="DeiT/timm checkpoint file to start from"),
-    "loss_delay": Field(_float(0.0), help="epochs before spatial losses start (dataset default)"),
-    "loss_ramp": Field(_float(0.0), help="epochs over which spatial losses ramp in"),
+    "backbone": Field(non_empty_str, help="timm model name (dataset default)"),
+    "pretrained": Field(non_empty_str, help="DeiT/timm checkpoint file to start from"),
+    "loss_delay": Field(
+        number_in(0.0), help="epochs before spatial losses start (dataset default)"
+    ),
+    "loss_ramp": Field(number_in(0.0), help="epochs over which spatial losses ramp in"),
     "threshold_on": Field(
         _choice("val", "test"), "val", help="split the box threshold is picked on"
     ),
     "tencrop": Field(
         _bool, False, help="classify by the mean softmax of ten crops", id_when_set=True
     ),
-    "options": Field(_options, None, help="method-specific options"),
-    "checkpoint_sha256": Field(_str, None, help="digest of the evaluated weights (evaluate)"),
-    "checkpoint": Field(_str, None, identity=False, help="trained weights to evaluate"),
-    "data_root": Field(_str, None, identity=False, help="folder holding the datasets"),
-    "device": Field(_str, "auto", identity=False, help="auto, cpu or cuda"),
-    "workers": Field(_int(0), 0, identity=False, help="DataLoader worker processes"),
+    "options": Field(mapping, None, help="method-specific options"),
+    "checkpoint_sha256": Field(
+        non_empty_str, None, help="digest of the evaluated weights (evaluate)"
+    ),
+    "checkpoint": Field(non_empty_str, None, identity=False, help="trained weights to evaluate"),
+    "data_root": Field(non_empty_str, None, identity=False, help="folder holding the datasets"),
+    "device": Field(non_empty_str, "auto", identity=False, help="auto, cpu or cuda"),
+    "workers": Field(int_at_least(0), 0, identity=False, help="DataLoader worker processes"),
 }
 
 # Fields a dataset plugin supplies when the user leaves them unset.
@@ -131,17 +135,22 @@ def check_value(name: str, value: Any, source: str | None = None) -> Any:
         raise UserError(f"{where(source, name)}: {e}") from None
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a run config file; every key and value is checked."""
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's data (``safe_load``); unreadable or invalid files are user errors."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except OSError as e:
         raise UserError(f"{path}: cannot read ({e.strerror})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
         raise UserError(f"{path}:{line} is not valid YAML") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a run config file; every key and value is checked."""
+    data = read_yaml(path)
     if data is None:
         return {}
     if not isinstance(data, dict):

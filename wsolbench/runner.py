@@ -149,6 +149,10 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
     checkpoint = run_dir / "checkpoint.pt"
     if force:
         checkpoint.unlink(missing_ok=True)
+    # mmap reads the epoch without loading the weights.
+    resumed_from = (
+        torch.load(checkpoint, mmap=True, weights_only=True)["epoch"] if checkpoint.exists() else 0
+    )
     try:
         history = []
         if cfg["checkpoint"]:  # evaluate only
@@ -190,6 +194,7 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
             "data": _data_facts(splits, train_set, kshot_ids),
             "pretrained": pretrained,
             "history": history,
+            "resumed_from_epoch": resumed_from,
             "timing": {
                 "data_s": round(t_data, 2),
                 "train_s": round(t_train, 2),
@@ -213,7 +218,8 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
         else:
             (run_dir / "error.txt").write_text(traceback.format_exc())
         raise
-    except BaseException:
+    except Exception:
+        # Not on SystemExit / KeyboardInterrupt: a preempted task exits to be requeued.
         (run_dir / "error.txt").write_text(traceback.format_exc())
         raise
 
