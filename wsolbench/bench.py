@@ -5,7 +5,9 @@ never run as tests."""
 
 from __future__ import annotations
 
+import os
 import resource
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -50,7 +52,7 @@ def synthetic_maps(n: int, seed: int, size: int = 224, grid: int = 14):
         yield maps, boxes, masks
 
 
-def stream(images: int) -> list[tuple]:
+def stream(images: int, **_) -> list[tuple]:
     """Peak memory of evaluating ``images`` maps at 224x224 with every accumulator
     (authors' boxes at 100 thresholds, MaxBoxAccV2, PxAP/pIoU, baselines), fed one
     image at a time as the evaluator does."""
@@ -99,7 +101,7 @@ def _rate(fn: Callable[[int], object], n: int, rounds: int = 3) -> float:
     return best
 
 
-def loading(images: int) -> list[tuple]:
+def loading(images: int, **_) -> list[tuple]:
     """Decoded + augmented training images/s in one process (= per DataLoader
     worker): ours (OpenCV) vs torchvision's PIL pipeline doing the same steps."""
     from PIL import Image
@@ -136,13 +138,48 @@ def loading(images: int) -> list[tuple]:
     ]
 
 
-BENCHMARKS: dict[str, Callable[..., list[tuple]]] = {"stream": stream, "loading": loading}
+def slurm(tasks: int = 20, profile: str | None = None, **_) -> list[tuple]:
+    """Submit-to-collected time of a job array of trivial tasks through the sweep
+    executor, minus the tasks' own work: what the harness and scheduler add."""
+    from .benchtask import trivial
+    from .profiles import resolve_profile
+    from .sweep import make_executor, wait
+
+    name = f"slurm array, {tasks} trivial tasks"
+    if shutil.which("sbatch") is None:
+        return [(name, "skipped", "no sbatch here", "start one: slurm/cluster.sh start")]
+    prof = resolve_profile(profile or DEFAULT_SLURM_PROFILE, {}, "bench")
+    with tempfile.TemporaryDirectory() as tmp:
+        ex = make_executor("slurm", Path(tmp), prof, "bench")
+        t0 = time.perf_counter()
+        jobs = ex.map_array(trivial, list(range(tasks)))
+        wait(jobs, poll_s=0.1)
+        own = sum(j.result() for j in jobs)
+        wall = time.perf_counter() - t0
+    slots = max(1, (os.cpu_count() or 1) // prof["cpus_per_task"])
+    return [
+        (
+            name,
+            f"{wall:.1f} s submit to collected",
+            f"overhead {wall - own / slots:.1f} s (target <= 30 s)",
+            f"own work {own * 1e3:.1f} ms in all; {slots} tasks at a time",
+        )
+    ]
 
 
-def run(names: list[str], images: int) -> str:
+BENCHMARKS: dict[str, Callable[..., list[tuple]]] = {
+    "stream": stream,
+    "loading": loading,
+    "slurm": slurm,
+}
+# The one-node test cluster of slurm/cluster.sh.
+DEFAULT_SLURM_PROFILE = str(Path(__file__).resolve().parent.parent / "slurm" / "test.yaml")
+
+
+def run(names: list[str], images: int, profile: str | None = None) -> str:
     rows = []
     for name in names:
-        rows += BENCHMARKS[name](images=images)
+        rows += BENCHMARKS[name](images=images, profile=profile)
     return tabulate(
         rows,
         headers=["benchmark", "measured", "growth / ratio", "detail"],

@@ -129,6 +129,7 @@ def build_parser() -> Parser:
     bench = sub.add_parser("bench", help="speed and memory benchmarks, side by side")
     bench.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], help="default: all")
     bench.add_argument("--images", type=int, default=1000, help="maps for `stream`")
+    bench.add_argument("--profile", help="cluster profile for `slurm` (default slurm/test.yaml)")
 
     show = sub.add_parser("show", help="test images with maps and boxes of one or more runs")
     show.add_argument("run_ids", nargs="+", metavar="RUN_ID")
@@ -228,7 +229,7 @@ def cmd_evaluate_maps(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.images < 1:
         raise UserError(f"--images must be >= 1, got {args.images}")
-    print(run_benchmarks(args.names or list(BENCHMARKS), args.images))
+    print(run_benchmarks(args.names or list(BENCHMARKS), args.images, args.profile))
     return 0
 
 
@@ -264,7 +265,7 @@ def _write_or_print(text: str, out: str | None) -> None:
     if out:
         atomic_write(Path(out), lambda f: f.write(text.encode()))
     else:
-        print(text)
+        print(text, end="" if text.endswith("\n") else "\n")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

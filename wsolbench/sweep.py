@@ -164,7 +164,7 @@ def status(sweep: Sweep, store: Store) -> list[RunState]:
     return out
 
 
-def _executor(kind: str, folder: Path, profile: dict, name: str) -> submitit.Executor:
+def make_executor(kind: str, folder: Path, profile: dict, name: str) -> submitit.Executor:
     logs = folder / "logs" / "%j"
     if kind == "slurm":
         ex = submitit.SlurmExecutor(folder=logs)
@@ -193,7 +193,7 @@ def submit(
     ]
     if not todo:
         return [], before
-    ex = _executor(kind, sweep_dir(store, sweep), profile, sweep.name)
+    ex = make_executor(kind, sweep_dir(store, sweep), profile, sweep.name)
     root, threads = str(store.root.resolve()), profile["cpus_per_task"]
     try:
         if kind == "local":

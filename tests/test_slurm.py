@@ -1,0 +1,132 @@
+"""Sweeps on a real one-node SLURM cluster (slurm/cluster.sh): a job array runs and
+is collected, re-submitting skips finished runs, failures are reported, and a
+preempted task is requeued and resumes from its checkpoint to the same metrics."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+from conftest import REPO
+
+from wsolbench.store import Store
+from wsolbench.sweep import _jobs, status
+from wsolbench.sweepfile import load_sweep
+
+CLUSTER = REPO / "slurm" / "cluster.sh"
+PROFILE = str(REPO / "slurm" / "test.yaml")
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """A running cluster: started here (and stopped after) unless one already runs."""
+    if shutil.which("sbatch") is None:
+        pytest.skip("SLURM is not installed here; `slurm/cluster.sh install` installs it (CI does)")
+    if os.geteuid() != 0:
+        pytest.skip("the test cluster's daemons need root")
+    state = os.environ.get("WSOLBENCH_SLURM_DIR", "/tmp/wsolbench-slurm")
+    before = subprocess.run([CLUSTER, "status"], capture_output=True, text=True).stdout
+    started = subprocess.run([CLUSTER, "start"], capture_output=True, text=True, timeout=300)
+    assert started.returncode == 0, started.stderr
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = f"{state}/slurm.conf"  # for sbatch/sacct here and in tests' CLIs
+    yield os.environ["SLURM_CONF"]
+    if old is None:
+        del os.environ["SLURM_CONF"]
+    else:
+        os.environ["SLURM_CONF"] = old
+    if "slurmctld: stopped" in before:
+        subprocess.run([CLUSTER, "stop"], check=True, timeout=120)
+
+
+def sacct(*args: str) -> list[list[str]]:
+    out = subprocess.run(
+        ["sacct", "-n", "-P", "-X", *args], capture_output=True, text=True, check=True
+    ).stdout
+    return [line.split("|") for line in out.splitlines()]
+
+
+ARRAY = """name: array
+method: sat
+dataset: [synthetic, cub]
+settings: {epochs: 1}
+grid:
+  kshot: [1, 2]
+  seed: [0, 1]
+"""
+
+
+def test_job_array_runs_collects_and_skips_on_resubmit(slurm, tmp_path, cli):
+    (tmp_path / "array.yaml").write_text(ARRAY)
+    env = {"WSOLBENCH_DATA": str(tmp_path / "no-data")}  # the 4 CUB runs fail in their task
+    args = ("sweep", "array.yaml", "--executor", "slurm", "--profile", PROFILE)
+    code, out, err = cli(*args, "--wait", env=env)
+    assert code == 1, err  # some runs failed
+    assert "8 runs submitted (slurm)" in err and "8 runs: 4 done, 4 failed" in out
+
+    sweep, store = load_sweep(str(tmp_path / "array.yaml")), Store(tmp_path / "results")
+    jobs = _jobs(store, sweep)
+    array_ids = {j["job_id"].split("_")[0] for j in jobs.values()}
+    assert len(array_ids) == 1 and len(jobs) == 8  # one array of 8 tasks
+    states = dict(sacct("-j", array_ids.pop(), "-o", "JobID,State"))
+    assert sorted(states.values()) == ["COMPLETED"] * 4 + ["FAILED"] * 4
+    for s in status(sweep, store):
+        cub = s.run_id.startswith("sat-cub")
+        assert s.state == ("failed" if cub else "done")
+        if cub:
+            assert "no-data" in s.error and os.path.isfile(s.log)
+    records = [store.record(p.cfg.run_id) for p in sweep.runs[:4]]
+    assert [(r["config"]["kshot"], r["seed"]) for r in records] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+
+    code, out, err = cli("sweep", "collect", "array.yaml", "--format", "csv")
+    assert code == 0 and "4 of 8 runs finished" in err
+    assert [line.split(",")[0] for line in out.splitlines()[1:]] == [r["run_id"] for r in records]
+
+    # Re-submitting the finished runs submits nothing: no job, no new line in jobs.jsonl.
+    (tmp_path / "array.yaml").write_text(ARRAY.replace("[synthetic, cub]", "[synthetic]"))
+    code, out, err = cli(*args, "--wait", env=env)
+    assert code == 0 and "0 runs submitted (slurm), 4 already done" in err
+    log = store.root / ".sweeps" / "array" / "jobs.jsonl"
+    assert len(log.read_text().splitlines()) == 8
+
+
+LONG = "name: long\nmethod: sat\nsettings: {epochs: 12, kshot: 20, batch_size: 8, seed: 5}\n"
+
+
+def test_preempted_task_requeues_and_resumes_to_the_same_metrics(slurm, tmp_path, cli):
+    (tmp_path / "long.yaml").write_text(LONG)
+    code, out, err = cli("sweep", "long.yaml", "--executor", "slurm", "--profile", PROFILE)
+    assert code == 0, err
+    sweep, store = load_sweep(str(tmp_path / "long.yaml")), Store(tmp_path / "results")
+    run_id = sweep.runs[0].cfg.run_id
+    job_id = _jobs(store, sweep)[run_id]["job_id"]
+    checkpoint = store.run_dir(run_id) / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists():  # one epoch done
+        assert time.time() < deadline and store.record(run_id) is None
+        time.sleep(0.1)
+    # What SLURM sends before preempting a job (and at its time limit).
+    subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
+
+    # Meanwhile the reference: the same run, uninterrupted, as a local process with the
+    # same profile (its cpus_per_task sets torch's threads, and sums depend on them).
+    ref = tmp_path / "ref"
+    local = ("--executor", "local", "--profile", PROFILE, "--results", str(ref))
+    code, _, err = cli("sweep", "long.yaml", *local)
+    assert code == 0, err
+    deadline = time.time() + 240
+    while (attempts := [s for _, s in sacct("-D", "-j", job_id, "-o", "JobID,State")])[-1:] != [
+        "COMPLETED"
+    ]:
+        assert time.time() < deadline, (attempts, status(sweep, store))
+        time.sleep(1)
+    assert attempts == ["REQUEUED", "COMPLETED"]
+
+    record, reference = store.record(run_id), Store(ref).record(run_id)
+    assert record["resumed_from_epoch"] >= 1 and reference["resumed_from_epoch"] == 0
+    assert record["history"] == reference["history"]
+    assert record["metrics"] == reference["metrics"]
+    assert record["threshold"] == reference["threshold"]

@@ -1,0 +1,160 @@
+"""Sweep files, local execution, status, collect and concurrent writers to one store
+(no cluster needed; tests/test_slurm.py runs the same sweeps on a real SLURM)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+
+import pandas as pd
+import pytest
+
+from wsolbench.cli import main
+from wsolbench.store import Store, write_json
+from wsolbench.sweep import _append_jobs, _jobs, status
+from wsolbench.sweepfile import load_sweep
+
+TINY = "name: tiny\nmethod: sat\nsettings: {epochs: 1, kshot: 1}\ngrid:\n  seed: [0, 1]\n"
+
+
+def write(tmp_path, text, name="s.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_grid_expands_to_every_combination_with_stable_ids(tmp_path):
+    text = "method: [sat, cam]\nsettings: {epochs: 2}\ngrid:\n  kshot: [1, 5]\n  seed: [0, 1, 2]\n"
+    sweep = load_sweep(write(tmp_path, text))
+    assert sweep.name == "s" and sweep.axes == ["kshot", "seed"]
+    combos = [(p.cfg["method"], p.cfg["kshot"], p.cfg["seed"]) for p in sweep.runs]
+    assert combos[:3] == [("sat", 1, 0), ("sat", 1, 1), ("sat", 1, 2)] and len(combos) == 12
+    assert all(p.cfg["epochs"] == 2 and p.cfg["dataset"] == "synthetic" for p in sweep.runs)
+    again = load_sweep(write(tmp_path, text))
+    assert [p.cfg.run_id for p in again.runs] == [p.cfg.run_id for p in sweep.runs]
+    changed = load_sweep(write(tmp_path, text.replace("epochs: 2", "epochs: 3")))
+    assert not {p.cfg.run_id for p in changed.runs} & {p.cfg.run_id for p in sweep.runs}
+
+
+def test_dataset_override_and_no_grid(tmp_path):
+    sweep = load_sweep(write(tmp_path, "method: sat\n"), {"dataset": "cub"})
+    assert [p.cfg["dataset"] for p in sweep.runs] == ["cub"]
+    assert sweep.runs[0].cfg["epochs"] == 30  # CUB recipe of the authors, from the plugin
+
+
+BAD_SWEEPS = [
+    ("method: sat\ncolour: red\n", "s.yaml: unknown key 'colour'"),
+    ("settings: {epochs: 1}\n", "s.yaml: method: missing"),
+    ("method: sat\ngrid:\n  seed: []\n", "s.yaml: grid.seed: empty list"),
+    ("method: sat\ngrid: {}\n", "s.yaml: grid: empty"),
+    ("method: sat\ngrid:\n  seed: 3\n", "s.yaml: grid.seed: must be a list"),
+    ("method: sat\ngrid:\n  colour: [1]\n", "s.yaml: grid.colour: not a run setting"),
+    ("method: sat\ngrid:\n  lambda: [0.2, 2.0]\n", "s.yaml: grid: lambda: must be in (0.0, 1.0)"),
+    ("method: sat\ngrid:\n  seed: [1, 1]\n", "s.yaml: grid.seed: value 1 appears twice"),
+    ("method: sat\nsettings: {epoch: 3}\n", "s.yaml: settings: epoch: unknown key"),
+    ("method: sat\nsettings: {seed: 1}\ngrid:\n  seed: [2]\n", "s.yaml: seed: both in"),
+    ("method: [sat, nope]\n", "s.yaml: run method=nope, dataset=synthetic: unknown method"),
+    ("method: sat\ngrid:\n  freeze: [a, z]\n", "run method=sat, dataset=synthetic, freeze=z"),
+    ("method: sat\nslurm: {gpus: 2}\n", "s.yaml: slurm: gpus: unknown profile field"),
+    ("method: sat\nslurm: {time_min: 0}\n", "s.yaml: slurm: time_min: must be >= 1"),
+    ("method: sat\nprofile: nowhere\n", "profile 'nowhere': no slurm/nowhere.yaml"),
+    ("method: sat\nname: ../up\n", "s.yaml: name: '../up' must be letters"),
+    ("method: sat\ngrid: [1\n", "s.yaml: line 3 is not valid YAML"),
+]
+
+
+@pytest.mark.parametrize("text,message", BAD_SWEEPS, ids=[m[:30] for _, m in BAD_SWEEPS])
+def test_bad_sweep_is_one_line_exit_2_and_submits_nothing(tmp_path, capsys, text, message):
+    path = write(tmp_path, text)
+    code = main(["sweep", path, "--executor", "local", "--results", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("wsolbench: error: ") and err.count("\n") == 1
+    assert message in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_sweep_and_bad_flags(tmp_path, capsys):
+    assert main(["sweep", str(tmp_path / "none.yaml")]) == 2
+    assert "none.yaml: sweep file not found" in capsys.readouterr().err
+    path = write(tmp_path, TINY)
+    assert main(["sweep", "status", path, path]) == 2
+    assert "sweep status takes one sweep file" in capsys.readouterr().err
+    assert main(["sweep", path, "--parallelism", "0"]) == 2
+    assert main(["sweep", path, "--executor", "pbs"]) == 2
+
+
+def test_local_sweep_runs_skips_and_collects(tmp_path, cli):
+    path = write(tmp_path, TINY)
+    code, out, err = cli("sweep", path, "--dry-run")
+    assert code == 0 and "2 runs: 2 not submitted" in out
+    code, out, err = cli("sweep", path, "--executor", "local", "--parallelism", "2")
+    assert code == 0, err
+    assert "2 runs submitted (local), 0 already done" in err and "2 runs: 2 done" in out
+    sweep, store = load_sweep(path), Store(tmp_path / "results")
+    records = [store.record(p.cfg.run_id) for p in sweep.runs]
+    assert [r["seed"] for r in records] == [0, 1]
+    assert all(r["resumed_from_epoch"] == 0 for r in records)
+
+    code, out, err = cli("sweep", path, "--executor", "local")
+    assert code == 0 and "0 runs submitted (local), 2 already done" in err
+    assert "nothing to submit" in out
+    assert len(_jobs(store, sweep)) == 2 and all(s.state == "done" for s in status(sweep, store))
+
+    code, out, err = cli("sweep", "collect", path, "--format", "csv", "--out", "t.csv")
+    assert code == 0 and "2 of 2 runs finished" in err
+    table = pd.read_csv(tmp_path / "t.csv")
+    assert list(table["run_id"]) == [r["run_id"] for r in records]
+    assert list(table["seed"]) == [0, 1]
+    expect = [round(r["metrics"]["gt_known_loc"], 2) for r in records]
+    assert list(table["GT-known Loc"]) == pytest.approx(expect, abs=0.006)
+
+
+def test_failed_run_is_reported_and_does_not_block_the_rest(tmp_path, cli):
+    # The CUB run fails inside its task (no data folder); the synthetic one finishes.
+    text = "method: sat\ndataset: [cub, synthetic]\nsettings: {epochs: 1, kshot: 1}\n"
+    path = write(tmp_path, text)
+    env = {"WSOLBENCH_DATA": str(tmp_path / "no-data")}
+    code, out, err = cli("sweep", path, "--executor", "local", "--parallelism", "1", env=env)
+    assert code == 1, err
+    assert "2 runs: 1 failed, 1 done" in out or "2 runs: 1 done, 1 failed" in out
+    sweep, store = load_sweep(path), Store(tmp_path / "results")
+    failed, done = status(sweep, store)
+    assert (failed.state, done.state) == ("failed", "done")
+    error = store.run_dir(failed.run_id) / "error.txt"
+    assert "no-data" in failed.error and "UserError" in error.read_text()
+    assert failed.log.endswith("_log.err") and "no-data" in open(failed.log).read()
+    code, out, _ = cli("sweep", "status", path, env=env)
+    assert code == 0 and failed.log in out and "failed" in out
+
+
+def _writer(root: str, sweep, i: int, barrier) -> None:
+    store = Store(root)
+    record = {"run_id": f"run-{i:02d}", "metrics": {"gt_known_loc": float(i)}, "pad": "x" * 50000}
+    barrier.wait()
+    write_json(store.run_dir(record["run_id"]) / "record.json", record)
+    write_json(store.run_dir("shared") / "record.json", record)  # all 50 race on one file
+    _append_jobs(store, sweep, [{"run_id": record["run_id"], "job_id": str(i)}])
+
+
+def test_fifty_concurrent_writers_leave_fifty_intact_records(tmp_path):
+    sweep = load_sweep(write(tmp_path, "method: sat\nname: race\n"))
+    root = str(tmp_path / "results")
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(50)
+    procs = [ctx.Process(target=_writer, args=(root, sweep, i, barrier)) for i in range(50)]
+    for p in procs:
+        p.start()
+    store = Store(root)
+    while any(p.is_alive() for p in procs):
+        store.records()  # a reader never meets a torn file (json would raise)
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    assert len(store.records()) == 51
+    assert all(store.record(f"run-{i:02d}")["metrics"]["gt_known_loc"] == i for i in range(50))
+    shared = store.record("shared")  # one writer's whole record: the last rename wins
+    assert shared == store.record(shared["run_id"]) and len(shared["pad"]) == 50000
+    lines = (tmp_path / "results/.sweeps/race/jobs.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["job_id"] for line in lines) == sorted(map(str, range(50)))
+    assert not list((tmp_path / "results").rglob("*.tmp"))
