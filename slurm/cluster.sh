@@ -26,16 +26,17 @@ install_packages() {
         && command -v munged >/dev/null && command -v mariadbd >/dev/null; then
         return
     fi
+    local sudo=() ours=0
+    [ "$(id -u)" = 0 ] || sudo=(sudo)
     # policy-rc.d exiting 101 stops the packages from starting their own services.
-    local policy=/usr/sbin/policy-rc.d ours=0
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && ours=1
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        "${sudo[@]}" sh -c 'printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d' \
+            && "${sudo[@]}" chmod +x /usr/sbin/policy-rc.d && ours=1
     fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends \
-        slurm-wlm slurmdbd munge mariadb-server mariadb-client >/dev/null
-    [ "$ours" = 1 ] && rm -f "$policy"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        slurm-wlm slurmdbd munge mariadb-server >/dev/null
+    [ "$ours" = 1 ] && "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
     return 0
 }
 
