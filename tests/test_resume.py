@@ -7,7 +7,7 @@ from torch.utils.data import Subset
 
 from wsolbench.config import build_config
 from wsolbench.registry import DATASETS, METHODS
-from wsolbench.runner import _loader
+from wsolbench.runner import make_loader
 from wsolbench.trainer import train
 
 
@@ -43,7 +43,7 @@ def test_resume_matches_uninterrupted(tmp_path):
         return sat.build(cfg, 6)
 
     full = fresh()
-    hist_full = train(sat, full, cfg, _loader(train_set, cfg, True, 0), torch.device("cpu"))
+    hist_full = train(sat, full, cfg, make_loader(train_set, cfg, True, 0), torch.device("cpu"))
 
     ckpt = tmp_path / "checkpoint.pt"
     broken = fresh()
@@ -52,14 +52,14 @@ def test_resume_matches_uninterrupted(tmp_path):
             sat,
             broken,
             cfg,
-            InterruptOnEpoch(_loader(train_set, cfg, True, 0), 3),
+            InterruptOnEpoch(make_loader(train_set, cfg, True, 0), 3),
             torch.device("cpu"),
             ckpt,
         )
     assert torch.load(ckpt, weights_only=True)["epoch"] == 2
     resumed = fresh()  # a new process would start from a fresh model too
     hist_resumed = train(
-        sat, resumed, cfg, _loader(train_set, cfg, True, 0), torch.device("cpu"), ckpt
+        sat, resumed, cfg, make_loader(train_set, cfg, True, 0), torch.device("cpu"), ckpt
     )
 
     assert hist_resumed == hist_full

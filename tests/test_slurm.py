@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO
 
 from wsolbench.store import Store
-from wsolbench.sweep import _jobs, status
+from wsolbench.sweep import status, submitted_jobs
 from wsolbench.sweepfile import load_sweep
 
 CLUSTER = REPO / "slurm" / "cluster.sh"
@@ -68,7 +68,7 @@ def test_job_array_runs_collects_and_skips_on_resubmit(slurm, tmp_path, cli):
     assert "8 runs submitted (slurm)" in err and "8 runs: 4 done, 4 failed" in out
 
     sweep, store = load_sweep(str(tmp_path / "array.yaml")), Store(tmp_path / "results")
-    jobs = _jobs(store, sweep)
+    jobs = submitted_jobs(store, sweep)
     array_ids = {j["job_id"].split("_")[0] for j in jobs.values()}
     assert len(array_ids) == 1 and len(jobs) == 8  # one array of 8 tasks
     states = dict(sacct("-j", array_ids.pop(), "-o", "JobID,State"))
@@ -102,7 +102,7 @@ def test_preempted_task_requeues_and_resumes_to_the_same_metrics(slurm, tmp_path
     assert code == 0, err
     sweep, store = load_sweep(str(tmp_path / "long.yaml")), Store(tmp_path / "results")
     run_id = sweep.runs[0].cfg.run_id
-    job_id = _jobs(store, sweep)[run_id]["job_id"]
+    job_id = submitted_jobs(store, sweep)[run_id]["job_id"]
     checkpoint = store.run_dir(run_id) / "checkpoint.pt"
     deadline = time.time() + 120
     while not checkpoint.exists():  # one epoch done

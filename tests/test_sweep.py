@@ -11,7 +11,7 @@ import pytest
 
 from wsolbench.cli import main
 from wsolbench.store import Store, write_json
-from wsolbench.sweep import _append_jobs, _jobs, status
+from wsolbench.sweep import append_jobs, status, submitted_jobs
 from wsolbench.sweepfile import load_sweep
 
 TINY = "name: tiny\nmethod: sat\nsettings: {epochs: 1, kshot: 1}\ngrid:\n  seed: [0, 1]\n"
@@ -99,7 +99,8 @@ def test_local_sweep_runs_skips_and_collects(tmp_path, cli):
     code, out, err = cli("sweep", path, "--executor", "local")
     assert code == 0 and "0 runs submitted (local), 2 already done" in err
     assert "nothing to submit" in out
-    assert len(_jobs(store, sweep)) == 2 and all(s.state == "done" for s in status(sweep, store))
+    assert len(submitted_jobs(store, sweep)) == 2
+    assert all(s.state == "done" for s in status(sweep, store))
 
     code, out, err = cli("sweep", "collect", path, "--format", "csv", "--out", "t.csv")
     assert code == 0 and "2 of 2 runs finished" in err
@@ -134,7 +135,7 @@ def _writer(root: str, sweep, i: int, barrier) -> None:
     barrier.wait()
     write_json(store.run_dir(record["run_id"]) / "record.json", record)
     write_json(store.run_dir("shared") / "record.json", record)  # all 50 race on one file
-    _append_jobs(store, sweep, [{"run_id": record["run_id"], "job_id": str(i)}])
+    append_jobs(store, sweep, [{"run_id": record["run_id"], "job_id": str(i)}])
 
 
 def test_fifty_concurrent_writers_leave_fifty_intact_records(tmp_path):

@@ -23,7 +23,7 @@ from .environment import environment
 from .errors import UserError
 from .evaluation.evaluate import SplitScores, predict, summarize
 from .registry import DATASETS
-from .runner import PROTOCOL, _loader, _trivial, pick_device, plan
+from .runner import PROTOCOL, make_loader, pick_device, plan, trivial_boxes
 from .store import Store, atomic_write, write_json
 
 
@@ -51,7 +51,7 @@ def export_maps(
     load_checkpoint(model, weights, {})
     device = pick_device(p.cfg["device"])
     model.to(device)
-    loader = _loader(ds, p.cfg, False, 0)
+    loader = make_loader(ds, p.cfg, False, 0)
     count = 0
     for batch, _, maps, _ in predict(p.method, model, loader, device, splits.image_size, "export"):
         for i, index in enumerate(batch["index"].tolist()):
@@ -129,7 +129,7 @@ def evaluate_maps(
     splits = plugin.load(cfg)
     ds = splits.split(split)
     pick = splits.split("val") if threshold_on == "val" else ds
-    test = SplitScores.for_split(ds, True, _trivial(splits), classify=False)
+    test = SplitScores.for_split(ds, True, trivial_boxes(splits), classify=False)
     digests = {split: _score_folder(folder, ds, splits, test, f"maps {split}")}
     val = test
     if pick is not ds:

@@ -18,7 +18,7 @@ from .imaging import (
     CROP,
     boxes_to_frame,
     centre_frame,
-    crop,
+    centre_view,
     header_size,
     mask_to_frame,
     read_image,
@@ -162,9 +162,7 @@ class FileSplit(WSOLSplit):
         return self._targets(it, (h, w))
 
     def display(self, i: int) -> np.ndarray:
-        big = resize_square(read_image(self.image_root / self.items[i].image_id))
-        off = (big.shape[0] - CROP) // 2
-        return crop(big, off, off)
+        return centre_view(resize_square(read_image(self.image_root / self.items[i].image_id)))
 
     def __getitem__(self, i: int) -> dict:
         it = self.items[i]
@@ -173,8 +171,7 @@ class FileSplit(WSOLSplit):
         if self.train:
             return {**out, "image": train_view(img), "boxes": torch.zeros(0, 4)}
         big = resize_square(img)
-        off = (big.shape[0] - CROP) // 2
-        out.update(self._targets(it, img.shape), image=to_tensor(crop(big, off, off)))
+        out.update(self._targets(it, img.shape), image=to_tensor(centre_view(big)))
         if self.tencrop:
             out["crops"] = ten_crops(big)
         return out

@@ -83,6 +83,12 @@ def crop(img: np.ndarray, x: int, y: int, size: int = CROP) -> np.ndarray:
     return img[y : y + size, x : x + size]
 
 
+def centre_view(big: np.ndarray) -> np.ndarray:
+    """The centre 224 crop of a 256x256 image: the evaluation view."""
+    off = (RESIZE - CROP) // 2
+    return crop(big, off, off)
+
+
 def mask_to_frame(mask: np.ndarray, f: Frame) -> np.ndarray:
     return crop(resize_square(mask, nearest=True), f.ox, f.oy)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import PROTOCOL_VERSION
 from .checkpoints import load_checkpoint, load_pretrained
@@ -70,7 +70,7 @@ def pick_device(name: str) -> torch.device:
         raise UserError(f"device: '{name}' is not a device name") from None
 
 
-def _loader(ds, cfg: RunConfig, train_split: bool, seed: int) -> DataLoader:
+def make_loader(ds: Dataset, cfg: RunConfig, train_split: bool, seed: int) -> DataLoader:
     return DataLoader(
         ds,
         batch_size=cfg["batch_size"],
@@ -83,7 +83,7 @@ def _loader(ds, cfg: RunConfig, train_split: bool, seed: int) -> DataLoader:
     )
 
 
-def _trivial(splits: Splits) -> TrivialBoxes | None:
+def trivial_boxes(splits: Splits) -> TrivialBoxes | None:
     if not splits.test.has_boxes:
         return None
     w, h = splits.box_source().box_sizes().float().mean(dim=0).tolist()
@@ -158,7 +158,7 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
         if cfg["checkpoint"]:  # evaluate only
             model.to(device)
         else:
-            loader = _loader(train_set, cfg, True, cfg["seed"])
+            loader = make_loader(train_set, cfg, True, cfg["seed"])
             history = train(p.method, model, cfg, loader, device, checkpoint)
         t_train = time.perf_counter() - t0 - t_data
         scores: dict[str, SplitScores | None] = {"val": None}
@@ -166,9 +166,9 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
         for name in ("val", "test") if splits.val is not None else ("test",):
             split = splits.split(name)
             s = SplitScores.for_split(
-                split, name == "test", _trivial(splits) if name == "test" else None
+                split, name == "test", trivial_boxes(splits) if name == "test" else None
             )
-            loader = _loader(split, cfg, False, cfg["seed"])
+            loader = make_loader(split, cfg, False, cfg["seed"])
             scores[name] = evaluate_split(
                 p.method,
                 model,

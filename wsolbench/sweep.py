@@ -77,7 +77,7 @@ def sweep_dir(store: Store, sweep: Sweep) -> Path:
     return store.root / ".sweeps" / sweep.name
 
 
-def _jobs(store: Store, sweep: Sweep) -> dict[str, dict]:
+def submitted_jobs(store: Store, sweep: Sweep) -> dict[str, dict]:
     """The latest submission of each run id."""
     path = sweep_dir(store, sweep) / "jobs.jsonl"
     if not path.is_file():
@@ -90,7 +90,7 @@ def _jobs(store: Store, sweep: Sweep) -> dict[str, dict]:
     return latest
 
 
-def _append_jobs(store: Store, sweep: Sweep, entries: list[dict]) -> None:
+def append_jobs(store: Store, sweep: Sweep, entries: list[dict]) -> None:
     folder = sweep_dir(store, sweep)
     folder.mkdir(parents=True, exist_ok=True)
     # Two submissions of one sweep may finish at once: append under a lock.
@@ -137,7 +137,7 @@ def _alive(pid: str) -> bool:
 
 
 def status(sweep: Sweep, store: Store) -> list[RunState]:
-    jobs = _jobs(store, sweep)
+    jobs = submitted_jobs(store, sweep)
     scheduler = _scheduler_states(jobs)
     out = []
     for p in sweep.runs:
@@ -230,7 +230,7 @@ def _log_jobs(store: Store, sweep: Sweep, kind: str, runs: list, jobs: list) -> 
         }
         for p, j in zip(runs, jobs, strict=True)
     ]
-    _append_jobs(store, sweep, entries)
+    append_jobs(store, sweep, entries)
 
 
 def _outcome(job: submitit.Job) -> bool:
