@@ -145,7 +145,9 @@ def build_parser() -> Parser:
     sw = sub.add_parser(
         "sweep",
         help="a grid of runs as a SLURM job array, local processes or in-process",
-        description="wsolbench sweep SWEEP | sweep status SWEEP | sweep collect SWEEP",
+        usage="wsolbench sweep [status | collect] SWEEP [options]",
+        description="Run a sweep (SWEEP: a YAML file or a built-in sweep's name), show "
+        "the state of its runs, or collect the table of its finished runs.",
     )
     sw.add_argument("words", nargs="+", metavar="[status|collect] SWEEP")
     sw.add_argument("--executor", choices=EXECUTORS, default="local", help="default: local")
