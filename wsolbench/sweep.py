@@ -138,14 +138,16 @@ def _alive(pid: str) -> bool:
 
 def status(sweep: Sweep, store: Store) -> list[RunState]:
     jobs = submitted_jobs(store, sweep)
-    scheduler = _scheduler_states(jobs)
+    done = {r for r in jobs if (store.run_dir(r) / "record.json").is_file()}
+    # Only runs without a record need the scheduler (one sacct call for those).
+    scheduler = _scheduler_states({r: e for r, e in jobs.items() if r not in done})
     out = []
     for p in sweep.runs:
         run_id = p.cfg.run_id
         job = jobs.get(run_id, {})
         folder = store.run_dir(run_id)
         error = folder / "error.txt"
-        if store.record(run_id) is not None:
+        if (folder / "record.json").is_file():
             state = "done"
         elif job.get("job_id") in scheduler:
             state = scheduler[job["job_id"]]
