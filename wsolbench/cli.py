@@ -18,7 +18,9 @@ from .checkpoints import file_digest
 from .config import FIELDS, load_yaml
 from .errors import UserError
 from .exchange import evaluate_maps, export_maps
+from .figures import draw_figure
 from .freeze import PRESETS
+from .paperspec import RunIndex, Spec, load_specs, run_command, spec_named
 from .registry import DATASETS, METHODS
 from .report import FORMATS, metrics_table, render, runs_frame
 from .runner import execute, plan, results_root
@@ -26,6 +28,7 @@ from .show import PICKS, fig5, fig6, show
 from .store import Store, atomic_write
 from .sweep import EXECUTORS, IN_FLIGHT, collect_frame, state_frame, status, submit, wait
 from .sweepfile import load_sweep
+from .tables import build_table, render_table
 
 FIGURES = {"fig5": fig5, "fig6": fig6}
 
@@ -160,10 +163,14 @@ def build_parser() -> Parser:
     sw.add_argument("--out", help="collect: write the table to this file")
     sw.add_argument("--results", help="results store folder (default ./results)")
 
-    rep = sub.add_parser("report", help="table of every run, or a figure (fig5, fig6)")
-    rep.add_argument("figure", nargs="?", choices=sorted(FIGURES), help="a figure of RUN_IDs")
-    rep.add_argument("run_ids", nargs="*", metavar="RUN_ID")
-    rep.add_argument("--format", choices=FORMATS, default="md")
+    rep = sub.add_parser(
+        "report", help="table of every run, a paper table or figure, or fig5/fig6 of runs"
+    )
+    names = sorted(FIGURES) + list(load_specs())
+    rep.add_argument("figure", nargs="?", choices=names, help="paper table/figure, or fig5/fig6")
+    rep.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="fig5/fig6: the runs to draw")
+    rep.add_argument("--dataset", help="paper tables/figures: dataset(s), comma-separated")
+    rep.add_argument("--format", choices=(*FORMATS, "png", "pdf"), help="md (default), csv, ...")
     rep.add_argument("--out", help="write to this file instead of the terminal")
     rep.add_argument("--results", help="results store folder (default ./results)")
     return parser
@@ -310,15 +317,58 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.figure and args.figure not in FIGURES:
+        return _paper_report(args)
+    if args.format in ("png", "pdf"):
+        raise UserError(f"report: --format {args.format} is for figures")
     if args.figure:
         if not args.run_ids:
             raise UserError(f"report {args.figure}: give the run ids to draw")
         out = Path(args.out or f"{args.figure}.png")
         print(f"wrote {FIGURES[args.figure](Store(results_root(args.results)), args.run_ids, out)}")
         return 0
-    text = render(runs_frame(Store(results_root(args.results)).records()), args.format)
+    text = render(runs_frame(Store(results_root(args.results)).records()), args.format or "md")
     _write_or_print(text, args.out)
     return 0
+
+
+def _paper_report(args: argparse.Namespace) -> int:
+    """A paper table (md / csv / latex) or figure (png / pdf), and what it lacks."""
+    spec = spec_named(args.figure)
+    datasets = [d for d in (args.dataset or "").split(",") if d] or spec.datasets
+    for d in datasets:
+        DATASETS.get(d)
+    if args.run_ids:
+        raise UserError(f"report {spec.name}: takes no run ids (runs are found by config)")
+    index = RunIndex(Store(results_root(args.results)).records())
+    if spec.kind == "table":
+        fmt = args.format or "md"
+        if fmt not in FORMATS:
+            raise UserError(f"report {spec.name}: --format {fmt} is for figures")
+        table = build_table(spec, index, datasets)
+        _write_or_print(render_table(table, fmt), args.out)
+        missing = table.missing
+    else:
+        fmt = args.format or (Path(args.out).suffix[1:] if args.out else "png")
+        if fmt not in ("png", "pdf"):
+            raise UserError(f"report {spec.name}: a figure is written as png or pdf, not {fmt}")
+        out = Path(args.out or f"{spec.name}.{fmt}")
+        missing = draw_figure(spec, index, datasets, out.with_suffix(f".{fmt}"))
+        print(f"wrote {out.with_suffix(f'.{fmt}')}")
+    _print_missing(spec, missing, datasets)
+    return 0
+
+
+def _print_missing(spec: Spec, missing: list[dict], datasets: list[str]) -> None:
+    if not missing:
+        return
+    commands = list(dict.fromkeys(run_command(g) for g in missing))
+    sys.stdout.flush()  # the table first, then what it lacks
+    print(f"{len(commands)} runs missing (shown as —); to make them:", file=sys.stderr)
+    for c in commands:
+        print(f"  {c}", file=sys.stderr)
+    for ds in dict.fromkeys(g["dataset"] for g in missing):
+        print(f"  or all at once: wsolbench sweep {spec.sweep} --dataset {ds}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,13 @@
     grid: {kshot: [1, 5], seed: [0, 1, 2]}
     profile: mycluster          # optional: slurm/<profile>.yaml
     slurm: {time_min: 30}       # optional: profile fields to override
+    per_dataset:                # optional, per dataset: settings added over the
+      synthetic:                # file's, and a grid that replaces the file's
+        grid: {kshot: [1, 5], seed: [0]}
+
+``grid`` may also be a list of mappings: each is expanded on its own and the runs
+are joined (one axis at a time, e.g. lambda with the default batch size, then batch
+size with the default lambda).
 
 Every run is planned (values, dataset defaults, method options) before anything
 is submitted, so a bad value fails the whole sweep at once."""
@@ -23,7 +30,8 @@ from .errors import UserError
 from .runner import Plan, plan
 from .store import RUN_ID
 
-KEYS = ("name", "method", "dataset", "settings", "grid", "profile", "slurm")
+KEYS = ("name", "method", "dataset", "settings", "grid", "profile", "slurm", "per_dataset")
+DATASET_KEYS = ("settings", "grid")
 # Chosen by the sweep's own keys or by the command line, never per run.
 NOT_IN_SETTINGS = ("method", "dataset", "checkpoint", "checkpoint_sha256")
 # Built-in sweeps ship with the package and are named without ".yaml".
@@ -58,15 +66,15 @@ def _names(path: Path, key: str, value: Any) -> list[str]:
     return values
 
 
-def _axis(path: Path, key: str, values: Any) -> list[Any]:
-    where = f"{path}: grid.{key}"
-    if key not in FIELDS or key in NOT_IN_SETTINGS or key == "options":
+def _axis(path: Path, grid: str, key: str, values: Any) -> list[Any]:
+    where = f"{path}: {grid}.{key}"
+    if key not in FIELDS or key in NOT_IN_SETTINGS:
         raise UserError(f"{where}: not a run setting that can be swept")
     if not isinstance(values, list):
         raise UserError(f"{where}: must be a list of values, got {values!r}")
     if not values:
         raise UserError(f"{where}: empty list (a grid axis needs at least one value)")
-    checked = [check_value(key, v, f"{path}: grid") for v in values]
+    checked = [check_value(key, v, f"{path}: {grid}") for v in values]
     dupes = [v for i, v in enumerate(checked) if v in checked[:i]]
     if dupes:
         raise UserError(f"{where}: value {dupes[0]!r} appears twice")
@@ -90,36 +98,65 @@ def load_sweep(name_or_path: str, overrides: dict[str, Any] | None = None) -> Sw
         raise UserError(f"{path}: method: missing (a method name or a list)")
     methods = _names(path, "method", data["method"])
     datasets = _names(path, "dataset", data.get("dataset", "synthetic"))
+    if data.get("per_dataset") is not None and not isinstance(data["per_dataset"], dict):
+        raise UserError(f"{path}: per_dataset: must map dataset names to settings / grid")
+    per_dataset = data.get("per_dataset") or {}
+    runs, seen, axes_seen = [], set(), {}
+    for dataset in datasets:
+        extra = per_dataset.get(dataset) or {}
+        if not isinstance(extra, dict) or any(k not in DATASET_KEYS for k in extra):
+            raise UserError(f"{path}: per_dataset.{dataset}: only settings and grid may be set")
+        settings = {
+            **_settings(path, data, ""),
+            **_settings(path, extra, f"per_dataset.{dataset}."),
+        }
+        level, where = (extra, f"per_dataset.{dataset}.") if "grid" in extra else (data, "")
+        for axes in _grids(path, level, where, settings):
+            axes_seen.update(dict.fromkeys(axes))
+            for method, *combo in itertools.product(methods, *axes.values()):
+                given = {"method": method, "dataset": dataset, **settings}
+                given.update(zip(axes, combo, strict=True))
+                try:
+                    p = plan(given)
+                except UserError as e:
+                    label = ", ".join(f"{k}={v}" for k, v in given.items() if k not in settings)
+                    raise UserError(f"{path}: run {label}: {e}") from None
+                if p.cfg.run_id not in seen:
+                    seen.add(p.cfg.run_id)
+                    runs.append(p)
+    if data.get("slurm") is not None and not isinstance(data["slurm"], dict):
+        raise UserError(f"{path}: slurm: must be a mapping, got {data['slurm']!r}")
+    slurm = dict(data.get("slurm") or {})
+    return Sweep(name, path, runs, list(axes_seen), data.get("profile"), slurm)
+
+
+def _settings(path: Path, data: dict, where: str) -> dict[str, Any]:
     settings = data.get("settings") or {}
-    grid = data.get("grid") if "grid" in data else {}
-    for key, value in (("settings", settings), ("grid", grid), ("slurm", data.get("slurm"))):
-        if value is not None and not isinstance(value, dict):
-            raise UserError(f"{path}: {key}: must be a mapping, got {value!r}")
-    if "grid" in data and not grid:
-        raise UserError(f"{path}: grid: empty (leave it out for a single run per method)")
+    if not isinstance(settings, dict):
+        raise UserError(f"{path}: {where}settings: must be a mapping, got {settings!r}")
     for key in settings:
         if key in NOT_IN_SETTINGS:
-            raise UserError(f"{path}: settings.{key}: set it at the top of the sweep file")
-        check_value(str(key), settings[key], f"{path}: settings")
-    axes = {str(k): _axis(path, str(k), v) for k, v in grid.items()}
-    clash = [k for k in axes if k in settings]
-    if clash:
-        raise UserError(f"{path}: {clash[0]}: both in settings and in grid")
+            raise UserError(f"{path}: {where}settings.{key}: set it at the top of the sweep file")
+        check_value(str(key), settings[key], f"{path}: {where}settings")
+    return settings
 
-    runs, seen = [], set()
-    for method, dataset, *combo in itertools.product(methods, datasets, *axes.values()):
-        given = {
-            "method": method,
-            "dataset": dataset,
-            **settings,
-            **dict(zip(axes, combo, strict=True)),
-        }
-        try:
-            p = plan(given)
-        except UserError as e:
-            label = ", ".join(f"{k}={v}" for k, v in given.items() if k not in settings)
-            raise UserError(f"{path}: run {label}: {e}") from None
-        if p.cfg.run_id not in seen:
-            seen.add(p.cfg.run_id)
-            runs.append(p)
-    return Sweep(name, path, runs, list(axes), data.get("profile"), dict(data.get("slurm") or {}))
+
+def _grids(path: Path, data: dict, where: str, settings: dict) -> list[dict[str, list]]:
+    """The grid as a list of blocks (a list of mappings is a union of grids); no
+    grid at all is one block without axes."""
+    if "grid" not in data:
+        return [{}]
+    grid = data["grid"]
+    blocks = grid if isinstance(grid, list) else [grid]
+    if not blocks or not all(isinstance(b, dict) for b in blocks):
+        raise UserError(f"{path}: {where}grid: must be a mapping (or a list of them), got {grid!r}")
+    if not all(blocks):
+        raise UserError(f"{path}: {where}grid: empty (leave it out for a single run per method)")
+    out = []
+    for block in blocks:
+        axes = {str(k): _axis(path, f"{where}grid", str(k), v) for k, v in block.items()}
+        clash = [k for k in axes if k in settings]
+        if clash:
+            raise UserError(f"{path}: {where}{clash[0]}: both in settings and in grid")
+        out.append(axes)
+    return out

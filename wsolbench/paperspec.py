@@ -1,0 +1,169 @@
+"""The paper's tables and figures as data: declarative specs (``paper/specs.yaml``),
+the published numbers (``paper/tableN.csv``), and the lookup of the runs each cell
+needs in a results store.
+
+A cell's runs are found by config, not by name: the cell's settings are completed
+with the dataset's and method's defaults exactly as ``wsolbench run`` would, and a
+record matches when its identity equals that config on everything but the seed
+(seeds are pooled into mean, sd and n) and the pretrained file's path."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .config import RunConfig, build_config, check_value, read_yaml
+from .errors import UserError
+from .registry import DATASETS, METHODS
+
+PAPER = Path(__file__).resolve().parent / "paper"
+POOLED = ("seed", "pretrained")
+DATASET_NAMES = {
+    "cub": "CUB-200",
+    "imagenet": "ImageNet",
+    "openimages": "OpenImages",
+    "synthetic": "synthetic",
+}
+
+
+@dataclass
+class Line:
+    """A table row, a table column or a figure's series: a key, a label, settings."""
+
+    key: str
+    label: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    metric: str | None = None
+    paper_only: str | None = None  # why wsolbench cannot produce it
+    free: str | None = None  # columns: a setting that may take any value
+    best: bool = True  # columns: bold the best of our values
+
+
+@dataclass
+class Spec:
+    name: str
+    kind: str  # table | line | threshold | box
+    title: str
+    datasets: list[str]
+    base: dict[str, Any]
+    rows: list[Line]
+    columns: list[Line]
+    sweep: str
+    # Figures: for a line plot, the settings each panel sweeps on its x axis; for
+    # a box plot, the categories along x.
+    panels: list[Line] = field(default_factory=list)
+
+
+def _line(spec: str, part: str, data: Any) -> Line:
+    where = f"{PAPER / 'specs.yaml'}: {spec}.{part}"
+    if not isinstance(data, dict) or "key" not in data:
+        raise UserError(f"{where}: each entry needs a key")
+    settings = {k: check_value(k, v, where) for k, v in (data.get("set") or {}).items()}
+    return Line(
+        key=str(data["key"]),
+        label=str(data.get("label", data["key"])),
+        settings=settings,
+        metric=data.get("metric", data["key"] if part == "columns" else None),
+        paper_only=data.get("paper_only"),
+        free=data.get("free"),
+        best=bool(data.get("best", True)),
+    )
+
+
+def load_specs() -> dict[str, Spec]:
+    raw = read_yaml(PAPER / "specs.yaml")
+    specs = {}
+    for name, d in raw.items():
+        specs[name] = Spec(
+            name=name,
+            kind=d.get("kind", "table"),
+            title=d["title"],
+            datasets=list(d["datasets"]),
+            base=dict(d.get("base") or {}),
+            rows=[_line(name, "rows", r) for r in d.get("rows", [])],
+            columns=[_line(name, "columns", c) for c in d.get("columns", [])],
+            sweep=d.get("sweep", name),
+            panels=[_line(name, "panels", p) for p in d.get("panels", [])],
+        )
+    return specs
+
+
+def spec_named(name: str) -> Spec:
+    specs = load_specs()
+    if name not in specs:
+        raise UserError(f"report: unknown table or figure '{name}' (known: {', '.join(specs)})")
+    return specs[name]
+
+
+def paper_numbers(spec: Spec) -> pd.DataFrame:
+    """The published numbers for a table (columns: row, label, dataset, column, value);
+    empty for figures, whose values the paper's text does not give."""
+    path = PAPER / f"{spec.name}.csv"
+    if not path.is_file():
+        return pd.DataFrame(columns=["table", "row", "label", "dataset", "column", "value"])
+    return pd.read_csv(path, dtype={"row": str, "column": str})
+
+
+def _match_key(values: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in values.items() if k not in POOLED}, sort_keys=True)
+
+
+def cell_config(given: dict[str, Any]) -> dict[str, Any]:
+    """The identity a run made from ``given`` would have (``wsolbench run`` defaults)."""
+    dataset = DATASETS.get(given["dataset"])
+    method = METHODS.get(given["method"])
+    return build_config(given, dataset.defaults, method.options).identity()
+
+
+class RunIndex:
+    """Finished runs grouped by their config without the pooled settings."""
+
+    def __init__(self, records: list[dict]) -> None:
+        self.groups: dict[str, list[dict]] = defaultdict(list)
+        for r in records:
+            self.groups[_match_key(_identity(r["config"]))].append(r)
+
+    def find(self, given: dict[str, Any], free: str | None = None) -> list[dict]:
+        """Records for ``given``; with ``free``, that setting may take any value."""
+        want = cell_config(given)
+        if free is None:
+            return sorted(self.groups.get(_match_key(want), []), key=lambda r: r["seed"])
+        want.pop(free, None)
+        found = []
+        for key, records in self.groups.items():
+            values = json.loads(key)
+            values.pop(free, None)
+            if values == {k: v for k, v in want.items() if k not in POOLED}:
+                found += records
+        return sorted(found, key=lambda r: (str(r["config"][free]), r["seed"]))
+
+
+def _identity(config: dict[str, Any]) -> dict[str, Any]:
+    return RunConfig(dict(config)).identity()
+
+
+def run_command(given: dict[str, Any]) -> str:
+    """The ``wsolbench run`` line that makes the run ``given`` describes."""
+    parts = ["wsolbench", "run", given["method"]]
+    for key, value in given.items():
+        if key in ("method", "options"):
+            continue
+        parts += [f"--{key.replace('_', '-')}", str(value)]
+    declared = METHODS.get(given["method"]).options
+    for key, value in (given.get("options") or {}).items():
+        flag = key.replace("_", "-")
+        if isinstance(value, bool):
+            if value != declared[key]:
+                parts.append(f"--{flag}" if value else f"--no-{flag}")
+        else:
+            parts += [f"--{flag}", str(value)]
+    return " ".join(parts)
+
+
+def dataset_title(name: str) -> str:
+    return DATASET_NAMES.get(name, name)
