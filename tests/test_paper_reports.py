@@ -16,7 +16,7 @@ from wsolbench.config import build_config
 from wsolbench.evaluation.boxes import THRESHOLDS
 from wsolbench.paperspec import PAPER, RunIndex, cell_config, load_specs, paper_numbers
 from wsolbench.registry import DATASETS, METHODS
-from wsolbench.store import write_json
+from wsolbench.store import Store, write_json
 from wsolbench.sweepfile import load_sweep
 from wsolbench.tables import build_table
 
@@ -113,7 +113,6 @@ def test_table_markdown_and_other_dataset(tmp_path, capsys):
 def test_table8_frozen_column_pools_kshot_and_paper_rows(tmp_path):
     for k, gt in ((1, 40.0), (5, 50.0)):
         put(tmp_path, {"gt_known_loc": gt}, frozen=71.25, method="sat", freeze="d", kshot=k)
-    from wsolbench.store import Store
 
     table = build_table(load_specs()["table8"], RunIndex(Store(tmp_path).records()), ["cub"])
     d = table.long[(table.long.row == "d") & (table.long.source == "ours")].set_index("column")
@@ -132,7 +131,6 @@ def test_table8_frozen_column_pools_kshot_and_paper_rows(tmp_path):
 
 
 def test_ablation_rows_are_told_apart_by_method_options(tmp_path):
-    from wsolbench.store import Store
 
     off = {"area_loss": False, "norm_loss": False, "gaussian": False}
     put(tmp_path, {"gt_known_loc": 60.0}, method="sat", dataset="imagenet", options=off)
@@ -243,3 +241,13 @@ def test_grid_list_and_per_dataset_scale_down_fig4_and_fig8():
     assert len(load_sweep("fig8").runs) == 2 * 2 * 5 * 10
     small = load_sweep("fig8", {"dataset": "synthetic"}).runs
     assert len(small) == 2 * 5 * 3 and {p.cfg["seed"] for p in small} == {0, 1, 2}
+
+
+def test_pretrained_weights_reach_every_run_and_are_pooled_in_tables(tmp_path):
+    (run,) = load_sweep("table7", {"dataset": "cub", "pretrained": "deit_s.pth"}).runs
+    assert run.cfg["pretrained"] == "deit_s.pth"
+    put(tmp_path, {"gt_known_loc": 90.0}, method="sat", pretrained="deit_s.pth")
+
+    long = build_table(load_specs()["table7"], RunIndex(Store(tmp_path).records())).long
+    ours = long[(long.source == "ours") & (long.column == "gt_known_loc")]
+    assert list(ours.value) == [90.0]

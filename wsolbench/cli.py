@@ -133,6 +133,8 @@ def build_parser() -> Parser:
     bench.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], help="default: all")
     bench.add_argument("--images", type=int, default=1000, help="maps for `stream`")
     bench.add_argument("--profile", help="cluster profile for `slurm` (default slurm/test.yaml)")
+    bench.add_argument("--batch", type=int, help="`train`: batch size (default 8 CPU, 128 GPU)")
+    bench.add_argument("--device", help="`train`: cpu or cuda (default: cuda when there is one)")
 
     show = sub.add_parser("show", help="test images with maps and boxes of one or more runs")
     show.add_argument("run_ids", nargs="+", metavar="RUN_ID")
@@ -159,6 +161,7 @@ def build_parser() -> Parser:
     sw.add_argument("--wait", action="store_true", help="slurm: wait for the array to finish")
     sw.add_argument("--parallelism", type=int, help="local: runs at once (default: CPUs/task)")
     sw.add_argument("--dataset", help="run the sweep's grid on this dataset instead")
+    sw.add_argument("--pretrained", help="start every run from this DeiT/timm checkpoint")
     sw.add_argument("--format", choices=FORMATS, default="md", help="collect: table format")
     sw.add_argument("--out", help="collect: write the table to this file")
     sw.add_argument("--results", help="results store folder (default ./results)")
@@ -238,7 +241,11 @@ def cmd_evaluate_maps(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.images < 1:
         raise UserError(f"--images must be >= 1, got {args.images}")
-    print(run_benchmarks(args.names or list(BENCHMARKS), args.images, args.profile))
+    if args.batch is not None and args.batch < 2:
+        raise UserError(f"--batch must be >= 2, got {args.batch}")
+    names = args.names or list(BENCHMARKS)
+    options = {"profile": args.profile, "batch": args.batch, "device": args.device}
+    print(run_benchmarks(names, args.images, **options))
     return 0
 
 
@@ -283,7 +290,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UserError(f"sweep {'' if action == 'run' else action + ' '}takes one sweep file")
     if args.parallelism is not None and args.parallelism < 1:
         raise UserError(f"--parallelism must be >= 1, got {args.parallelism}")
-    sweep = load_sweep(rest[0], {"dataset": args.dataset})
+    sweep = load_sweep(rest[0], {"dataset": args.dataset, "pretrained": args.pretrained})
     store = Store(results_root(args.results))
     if action == "collect":
         frame = collect_frame(sweep, store)

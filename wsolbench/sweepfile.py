@@ -82,12 +82,15 @@ def _axis(path: Path, grid: str, key: str, values: Any) -> list[Any]:
 
 
 def load_sweep(name_or_path: str, overrides: dict[str, Any] | None = None) -> Sweep:
-    """Read and expand a sweep; ``overrides`` (e.g. ``--dataset``) replace file keys."""
+    """Read and expand a sweep; ``overrides`` replace file keys (``dataset``) or are
+    added to every run's settings (run settings such as ``pretrained``)."""
     path = find_sweep(name_or_path)
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: must hold a mapping (keys: {', '.join(KEYS)})")
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    data.update({k: v for k, v in given.items() if k in KEYS})
+    added = {k: v for k, v in given.items() if k not in KEYS}
     unknown = [k for k in data if k not in KEYS]
     if unknown:
         raise UserError(f"{path}: unknown key '{unknown[0]}' (known: {', '.join(KEYS)})")
@@ -110,6 +113,7 @@ def load_sweep(name_or_path: str, overrides: dict[str, Any] | None = None) -> Sw
             **_settings(path, data, ""),
             **_settings(path, extra, f"per_dataset.{dataset}."),
         }
+        settings.update(added)
         level, where = (extra, f"per_dataset.{dataset}.") if "grid" in extra else (data, "")
         for axes in _grids(path, level, where, settings):
             axes_seen.update(dict.fromkeys(axes))

@@ -1,0 +1,42 @@
+"""The benchmarks' own references: they must compute what they claim to."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import micro_config
+
+from wsolbench.benchtrain import _models, _step, check_equal
+from wsolbench.registry import METHODS
+
+
+def test_step_by_step_sat_equals_ours_and_gets_the_same_gradients():
+    cfg = micro_config("sat", drop_path=0.0)
+    models = _models(cfg)
+    x = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    for m in models.values():
+        m.eval()
+    assert check_equal(models, x) < 1e-5
+    y = torch.tensor([0, 1, 2, 3])
+    grads = []
+    for name in ("SAT (ours)", "SAT step by step"):
+        out = models[name](x)
+        loss, _ = METHODS.get("sat")().loss(out, y, cfg, 1.0)
+        loss.backward()
+        grads.append(models["SAT (ours)"].spatial_token.grad.clone())
+        models["SAT (ours)"].zero_grad()
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+    # The plain model shares every weight but the spatial token.
+    plain, sat = models["timm DeiT, same head"], models["SAT (ours)"]
+    torch.testing.assert_close(plain.head.weight, sat.head.weight)
+    _step(plain, x, y, cfg, amp=False)  # runs, and leaves no gradients behind
+    assert all(p.grad is None for p in plain.parameters())
+
+
+def test_a_wrong_reference_is_refused():
+    models = _models(micro_config("sat", drop_path=0.0))
+    for m in models.values():
+        m.eval()
+    models["SAT (ours)"].gate = False  # ours no longer gates: not the same model
+    with pytest.raises(RuntimeError, match="differ"):
+        check_equal(models, torch.randn(2, 3, 64, 64))

@@ -1,0 +1,147 @@
+"""``wsolbench bench train``: one training step (forward + loss + backward) of SAT
+against plain timm DeiT with the same conv head, and against a step-by-step SAT
+(explicit softmax, gate multiply and matmul in every block, as the authors' code
+does), all sharing one set of weights. Equal outputs are checked before timing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .config import RunConfig, build_config
+from .imagefiles import CUB_RECIPE
+from .losses import cross_entropy_only
+from .models.trunk import ModelOutput, WSOLViT
+from .registry import METHODS
+
+NUM_CLASSES = 200  # CUB's head
+
+
+class PlainViT(WSOLViT):
+    """timm's own blocks (fused attention) and the same conv head: no spatial token."""
+
+    def forward(self, images: torch.Tensor) -> ModelOutput:
+        x = self.blocks(self.embed(images))
+        maps = self.class_maps(self.norm(x)[:, 1:])
+        return ModelOutput(logits=maps.mean(dim=(2, 3)), maps=maps)
+
+
+class StepByStepSAT(nn.Module):
+    """SAT written out step by step over the weights of a ``SATNet``: every block's
+    attention matrix materialised, the spatial token's row taken from it, the gate
+    multiplied into the post-softmax matrix in the last blocks."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> ModelOutput:
+        net = self.net
+        x = net.embed(images)
+        spatial = (net.spatial_token + net.spatial_pos_embed).expand(x.shape[0], -1, -1)
+        x = torch.cat([x, spatial], dim=1)
+        first_sat, gates = net.depth - net.sat_blocks, []
+        for i, block in enumerate(net.blocks):
+            a, h = block.attn, block.norm1(x)
+            b, n, c = h.shape
+            q, k, v = a.qkv(h).reshape(b, n, 3, a.num_heads, -1).permute(2, 0, 3, 1, 4)
+            logits = (q * a.scale) @ k.transpose(-2, -1)
+            attn = logits.softmax(dim=-1)
+            if i >= first_sat:
+                gate = torch.sigmoid(logits[:, :, -1].mean(dim=1))  # spatial token's row
+                attn = attn * gate[:, None, None, :]
+                gates.append(gate[:, 1:-1])
+            out = a.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
+            x = x + block.drop_path1(block.ls1(out))
+            x = x + block.drop_path2(block.ls2(block.mlp(block.norm2(x))))
+        maps = torch.stack(gates).mean(dim=0).reshape(x.shape[0], *net.grid)
+        class_maps = net.class_maps(net.norm(x)[:, 1:-1])
+        return ModelOutput(logits=class_maps.mean(dim=(2, 3)), maps=maps)
+
+
+def _models(cfg: RunConfig) -> dict[str, nn.Module]:
+    torch.manual_seed(0)
+    sat = METHODS.get("sat")().build(cfg, NUM_CLASSES)
+    plain = PlainViT(cfg["backbone"], NUM_CLASSES, cfg["drop_path"])
+    plain.load_state_dict(sat.state_dict(), strict=False)  # all but the spatial token
+    return {
+        "timm DeiT, same head": plain,
+        "SAT (ours)": sat,
+        "SAT step by step": StepByStepSAT(sat),
+    }
+
+
+def check_equal(models: dict[str, nn.Module], images: torch.Tensor) -> float:
+    """Largest difference between ours and the step-by-step SAT (logits and maps)."""
+    with torch.no_grad():
+        a, b = models["SAT (ours)"](images), models["SAT step by step"](images)
+    diff = max((a.logits - b.logits).abs().max().item(), (a.maps - b.maps).abs().max().item())
+    if diff > 1e-3:
+        raise RuntimeError(f"SAT and its step-by-step reference differ by {diff:.2e}")
+    return diff
+
+
+def _step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg, amp: bool) -> None:
+    sat = METHODS.get("sat")()
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=amp):
+        out = model(images)
+        if out.maps.dim() == 3:  # SAT: its own losses
+            loss, _ = sat.loss(out, labels, cfg, 1.0)
+        else:
+            loss, _ = cross_entropy_only(out, labels)
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+
+
+def _timed(fn: Callable[[], None], steps: int, device: torch.device) -> float:
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    fn()  # warm-up: kernels chosen, memory pools filled
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    sync()
+    return (time.perf_counter() - t0) / steps
+
+
+def train_step(
+    images: int = 0, device: str | None = None, batch: int | None = None, **_
+) -> list[tuple]:
+    """Images/s of one training step per model, and peak GPU memory on a GPU
+    (bf16 autocast there, fp32 on the CPU)."""
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    gpu = dev.type == "cuda"
+    batch = batch or (128 if gpu else 8)
+    steps = 10 if gpu else 3
+    cfg = build_config({"method": "sat", "drop_path": 0.0}, CUB_RECIPE, METHODS.get("sat").options)
+    models = {k: m.to(dev) for k, m in _models(cfg).items()}
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 3, 224, 224, generator=gen).to(dev)
+    y = torch.randint(0, NUM_CLASSES, (batch,), generator=gen).to(dev)
+    for m in models.values():
+        m.eval()
+    diff = check_equal(models, x[:2])
+    for m in models.values():
+        m.train()
+    rates, peaks = {}, {}
+    for name, model in models.items():
+        if gpu:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        seconds = _timed(lambda m=model: _step(m, x, y, cfg, gpu), steps, dev)
+        rates[name] = batch / seconds
+        peaks[name] = torch.cuda.max_memory_allocated() / 2**30 if gpu else None
+    where = f"{torch.cuda.get_device_name()} bf16" if gpu else f"CPU {torch.get_num_threads()} thr"
+    ours = rates["SAT (ours)"]
+    rows = []
+    for name, rate in rates.items():
+        mem = f", peak {peaks[name]:.2f} GiB" if gpu else ""
+        ratio = "1.00x" if name == "SAT (ours)" else f"ours / this = {ours / rate:.2f}x"
+        rows.append(
+            (f"train step: {name}", f"{rate:.1f} img/s{mem}", ratio, f"{where}, batch {batch}")
+        )
+    rows.append(("train step: equal outputs", f"max |diff| {diff:.1e}", "ours vs step by step", ""))
+    return rows
