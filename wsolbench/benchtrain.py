@@ -96,15 +96,32 @@ def _step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg, amp
     model.zero_grad(set_to_none=True)
 
 
-def _timed(fn: Callable[[], None], steps: int, device: torch.device) -> float:
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    fn()  # warm-up: kernels chosen, memory pools filled
+def _interleaved(fns: dict[str, Callable[[], None]], rounds: int, steps: int, gpu: bool):
+    """Seconds per call of each function, best of ``rounds``; the functions take turns
+    within each round so that drift in clock speed or load hits all of them alike."""
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
+    for fn in fns.values():
+        fn()  # warm-up: kernels chosen, memory pools filled
     sync()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    sync()
-    return (time.perf_counter() - t0) / steps
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            sync()
+            best[name] = min(best[name], (time.perf_counter() - t0) / steps)
+    return best
+
+
+def _peak_gib(fn: Callable[[], None]) -> float:
+    """Peak GPU memory of one call, measured on its own."""
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() / 2**30
 
 
 def train_step(
@@ -115,7 +132,6 @@ def train_step(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     gpu = dev.type == "cuda"
     batch = batch or (128 if gpu else 8)
-    steps = 10 if gpu else 3
     cfg = build_config({"method": "sat", "drop_path": 0.0}, CUB_RECIPE, METHODS.get("sat").options)
     models = {k: m.to(dev) for k, m in _models(cfg).items()}
     gen = torch.Generator().manual_seed(0)
@@ -126,14 +142,10 @@ def train_step(
     diff = check_equal(models, x[:2])
     for m in models.values():
         m.train()
-    rates, peaks = {}, {}
-    for name, model in models.items():
-        if gpu:
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-        seconds = _timed(lambda m=model: _step(m, x, y, cfg, gpu), steps, dev)
-        rates[name] = batch / seconds
-        peaks[name] = torch.cuda.max_memory_allocated() / 2**30 if gpu else None
+    fns = {name: (lambda m=model: _step(m, x, y, cfg, gpu)) for name, model in models.items()}
+    seconds = _interleaved(fns, rounds=3, steps=10 if gpu else 2, gpu=gpu)
+    rates = {name: batch / s for name, s in seconds.items()}
+    peaks = {name: _peak_gib(fn) if gpu else None for name, fn in fns.items()}
     where = f"{torch.cuda.get_device_name()} bf16" if gpu else f"CPU {torch.get_num_threads()} thr"
     ours = rates["SAT (ours)"]
     rows = []
@@ -143,5 +155,7 @@ def train_step(
         rows.append(
             (f"train step: {name}", f"{rate:.1f} img/s{mem}", ratio, f"{where}, batch {batch}")
         )
-    rows.append(("train step: equal outputs", f"max |diff| {diff:.1e}", "ours vs step by step", ""))
+    rows.append(
+        ("train step: equal outputs", f"max abs difference {diff:.1e}", "ours vs step by step", "")
+    )
     return rows

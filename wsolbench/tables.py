@@ -89,7 +89,8 @@ def build_table(spec: Spec, index: RunIndex, datasets: list[str] | None = None) 
 
 
 def _header(table: Table, col: Line, ds: str) -> str:
-    return f"{dataset_title(ds)} {col.label}" if len(table.datasets) > 1 else col.label
+    label = f"{col.label} (paper only)" if col.paper_only else col.label
+    return f"{dataset_title(ds)} {label}" if len(table.datasets) > 1 else label
 
 
 def wide(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
