@@ -60,6 +60,18 @@ BAD_SWEEPS = [
     ("method: sat\nprofile: nowhere\n", "profile 'nowhere': no slurm/nowhere.yaml"),
     ("method: sat\nname: ../up\n", "s.yaml: name: '../up' must be letters"),
     ("method: sat\ngrid: [1\n", "s.yaml: line 3 is not valid YAML"),
+    ("method: sat\ngrid: [{seed: [1]}, {}]\n", "s.yaml: grid: empty"),
+    ("method: sat\ngrid: [3]\n", "s.yaml: grid: must be a mapping (or a list of them)"),
+    ("method: sat\ngrid:\n  options: [{nope: 1}]\n", "options: unknown option 'nope'"),
+    ("method: sat\nper_dataset: [1]\n", "s.yaml: per_dataset: must map dataset names"),
+    (
+        "method: sat\nper_dataset: {synthetic: {method: cam}}\n",
+        "s.yaml: per_dataset.synthetic: only settings and grid may be set",
+    ),
+    (
+        "method: sat\nper_dataset: {synthetic: {grid: {seed: []}}}\n",
+        "s.yaml: per_dataset.synthetic.grid.seed: empty list",
+    ),
 ]
 
 
