@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from conftest import micro_config
 
+from wsolbench.benchmetrics import pxap_per_threshold
 from wsolbench.benchtrain import _models, _step, check_equal
+from wsolbench.evaluation.metrics import PixelAP
 from wsolbench.registry import METHODS
 
 
@@ -40,3 +43,17 @@ def test_a_wrong_reference_is_refused():
     models["SAT (ours)"].gate = False  # ours no longer gates: not the same model
     with pytest.raises(RuntimeError, match="differ"):
         check_equal(models, torch.randn(2, 3, 64, 64))
+
+
+def test_pxap_reference_agrees_with_the_accumulator_and_by_hand():
+    # One 2x2 map: object pixels score 0.9 and 0.3, background 0.6 and 0.1. From the
+    # top: at t > 0.6 precision 1 recall 1/2; at t in (0.3, 0.6] precision 1/2 recall
+    # 1/2; at t in (0.1, 0.3] precision 2/3 recall 1. PxAP = 1 * 1/2 + 2/3 * 1/2.
+    m = np.array([[0.9, 0.6], [0.3, 0.1]])
+    mask = np.array([[1, 0], [1, 0]])
+    ref = pxap_per_threshold([m], [mask])
+    acc = PixelAP()
+    acc.update(m, mask == 1)
+    assert ref["pxap"] == pytest.approx(100 * (0.5 + 2 / 3 * 0.5))
+    assert acc.result()["pxap"] == pytest.approx(ref["pxap"])
+    assert acc.result()["piou"] == pytest.approx(ref["piou"]) == pytest.approx(100 * 2 / 3)

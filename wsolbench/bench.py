@@ -20,6 +20,7 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from .annotations import Item
+from .benchmetrics import metrics
 from .benchtrain import train_step
 from .evaluation.evaluate import SplitScores, TrivialBoxes, resize_maps
 from .evaluation.metrics import PixelAP
@@ -192,6 +193,7 @@ def main_job(**_) -> list[tuple]:
 
 BENCHMARKS: dict[str, Callable[..., list[tuple]]] = {
     "mainjob": main_job,
+    "metrics": metrics,
     "train": train_step,
     "stream": stream,
     "loading": loading,
