@@ -60,7 +60,8 @@ def _threshold(spec: Spec, index: RunIndex, ds: str, axes: list[plt.Axes]) -> Mi
             continue
         x = np.asarray(runs[0]["curve"]["thresholds"])
         curves = np.array([r["curve"]["test_gt_known"] for r in runs])
-        ax.plot(x, curves.mean(0), label=f"{row.label} (n={len(runs)})")
+        band = ", band min-max" if len(runs) > 1 else ""
+        ax.plot(x, curves.mean(0), label=f"{row.label} (mean of {len(runs)}{band})")
         if len(runs) > 1:
             ax.fill_between(x, curves.min(0), curves.max(0), alpha=0.2)
     if missing and len(missing) == len(spec.rows):

@@ -136,8 +136,8 @@ def wide(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _source_text(source: str, ns: list, ref: str) -> str:
     text = SOURCE_TEXT[source].format(ds=ref)
     if source == "ours":
-        ns = sorted({int(n) for n in ns if n})
-        count = "no runs" if not ns else "n=" + "-".join(str(n) for n in (ns[0], ns[-1])[: len(ns)])
+        ns = sorted({int(n) for n in ns if n})  # seeds per cell; a range if they differ
+        count = f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}-{ns[-1]}" if ns else "no runs"
         text = f"ours ({count})"
     return text
 
