@@ -40,6 +40,10 @@ def _line(spec: Spec, index: RunIndex, ds: str, axes: list[plt.Axes]) -> Missing
         means = [np.mean(groups[x]) for x in xs]
         sds = [np.std(groups[x], ddof=1) if len(groups[x]) > 1 else 0.0 for x in xs]
         ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3)
+        for x, mean in zip(xs, means, strict=True):
+            if len(groups[x]) > 1:  # error bars: sd over these seeds
+                ax.annotate(f"n={len(groups[x])}", (x, mean), textcoords="offset points",
+                            xytext=(5, 5), fontsize=8)  # fmt: skip
         if panel.key == "batch_size" and xs:
             ax.set_xscale("log", base=2)
             ax.set_xticks(xs, [f"{x:g}" for x in xs])
