@@ -8,7 +8,7 @@ import torch
 from conftest import micro_config
 
 from wsolbench.benchmetrics import pxap_per_threshold
-from wsolbench.benchtrain import _models, _step, check_equal
+from wsolbench.benchtrain import _losses, _models, _step, check_equal
 from wsolbench.evaluation.metrics import PixelAP
 from wsolbench.registry import METHODS
 
@@ -32,7 +32,9 @@ def test_step_by_step_sat_equals_ours_and_gets_the_same_gradients():
     # The plain model shares every weight but the spatial token.
     plain, sat = models["timm DeiT, same head"], models["SAT (ours)"]
     torch.testing.assert_close(plain.head.weight, sat.head.weight)
-    _step(plain, x, y, cfg, amp=False)  # runs, and leaves no gradients behind
+    _step(
+        plain, _losses(cfg)["timm DeiT, same head"], x, y, amp=False
+    )  # runs, and leaves no gradients behind
     assert all(p.grad is None for p in plain.parameters())
 
 

@@ -84,16 +84,19 @@ def check_equal(models: dict[str, nn.Module], images: torch.Tensor) -> float:
     return diff
 
 
-def _step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg, amp: bool) -> None:
-    sat = METHODS.get("sat")()
+def _step(model: nn.Module, loss: Callable, images: torch.Tensor, labels, amp: bool) -> None:
     with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=amp):
-        out = model(images)
-        if out.maps.dim() == 3:  # SAT: its own losses
-            loss, _ = sat.loss(out, labels, cfg, 1.0)
-        else:
-            loss, _ = cross_entropy_only(out, labels)
-    loss.backward()
+        total, _ = loss(model(images), labels)
+    total.backward()
     model.zero_grad(set_to_none=True)
+
+
+def _losses(cfg: RunConfig) -> dict[str, Callable]:
+    """Each model's training loss: SAT's own for both SATs, cross-entropy for timm's."""
+    sat = METHODS.get("sat")()
+    sat_loss = lambda out, y: sat.loss(out, y, cfg, 1.0)  # noqa: E731
+    return {"timm DeiT, same head": cross_entropy_only, "SAT (ours)": sat_loss,
+            "SAT step by step": sat_loss}  # fmt: skip
 
 
 def _interleaved(fns: dict[str, Callable[[], None]], rounds: int, steps: int, gpu: bool):
@@ -142,7 +145,11 @@ def train_step(
     diff = check_equal(models, x[:2])
     for m in models.values():
         m.train()
-    fns = {name: (lambda m=model: _step(m, x, y, cfg, gpu)) for name, model in models.items()}
+    losses = _losses(cfg)
+    fns = {
+        name: (lambda m=model, f=losses[name]: _step(m, f, x, y, gpu))
+        for name, model in models.items()
+    }
     seconds = _interleaved(fns, rounds=3, steps=10 if gpu else 2, gpu=gpu)
     rates = {name: batch / s for name, s in seconds.items()}
     peaks = {name: _peak_gib(fn) if gpu else None for name, fn in fns.items()}

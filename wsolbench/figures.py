@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 
 from .paperspec import RunIndex, Spec, dataset_title  # noqa: E402
 from .store import atomic_write  # noqa: E402
-from .tables import run_value  # noqa: E402
+from .tables import mean_sd, run_value  # noqa: E402
 
 Missing = list[dict[str, Any]]
 
@@ -37,8 +37,8 @@ def _line(spec: Spec, index: RunIndex, ds: str, axes: list[plt.Axes]) -> Missing
         for r in runs:
             groups.setdefault(float(r["config"][panel.key]), []).append(run_value(r, metric.metric))
         xs = sorted(groups)
-        means = [np.mean(groups[x]) for x in xs]
-        sds = [np.std(groups[x], ddof=1) if len(groups[x]) > 1 else 0.0 for x in xs]
+        stats = [mean_sd(groups[x]) for x in xs]
+        means, sds = [m for m, _ in stats], [sd or 0.0 for _, sd in stats]
         ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3)
         for x, mean in zip(xs, means, strict=True):
             if len(groups[x]) > 1:  # error bars: sd over these seeds

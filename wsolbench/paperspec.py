@@ -109,8 +109,12 @@ def paper_numbers(spec: Spec) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"row": str, "column": str})
 
 
+def _unpooled(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k not in POOLED}
+
+
 def _match_key(values: dict[str, Any]) -> str:
-    return json.dumps({k: v for k, v in values.items() if k not in POOLED}, sort_keys=True)
+    return json.dumps(_unpooled(values), sort_keys=True)
 
 
 def cell_config(given: dict[str, Any]) -> dict[str, Any]:
@@ -125,21 +129,23 @@ class RunIndex:
 
     def __init__(self, records: list[dict]) -> None:
         self.groups: dict[str, list[dict]] = defaultdict(list)
+        self.configs: dict[str, dict[str, Any]] = {}  # each group's config, parsed once
         for r in records:
-            self.groups[_match_key(_identity(r["config"]))].append(r)
+            config = _unpooled(_identity(r["config"]))
+            key = _match_key(config)
+            self.groups[key].append(r)
+            self.configs[key] = config
 
     def find(self, given: dict[str, Any], free: str | None = None) -> list[dict]:
         """Records for ``given``; with ``free``, that setting may take any value."""
-        want = cell_config(given)
+        want = _unpooled(cell_config(given))
         if free is None:
             return sorted(self.groups.get(_match_key(want), []), key=lambda r: r["seed"])
         want.pop(free, None)
         found = []
-        for key, records in self.groups.items():
-            values = json.loads(key)
-            values.pop(free, None)
-            if values == {k: v for k, v in want.items() if k not in POOLED}:
-                found += records
+        for key, config in self.configs.items():
+            if {k: v for k, v in config.items() if k != free} == want:
+                found += self.groups[key]
         return sorted(found, key=lambda r: (str(r["config"][free]), r["seed"]))
 
 

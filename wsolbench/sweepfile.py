@@ -104,16 +104,15 @@ def load_sweep(name_or_path: str, overrides: dict[str, Any] | None = None) -> Sw
     if data.get("per_dataset") is not None and not isinstance(data["per_dataset"], dict):
         raise UserError(f"{path}: per_dataset: must map dataset names to settings / grid")
     per_dataset = data.get("per_dataset") or {}
+    if data.get("slurm") is not None and not isinstance(data["slurm"], dict):
+        raise UserError(f"{path}: slurm: must be a mapping, got {data['slurm']!r}")
+    file_settings = _settings(path, data, "")
     runs, seen, axes_seen = [], set(), {}
     for dataset in datasets:
         extra = per_dataset.get(dataset) or {}
         if not isinstance(extra, dict) or any(k not in DATASET_KEYS for k in extra):
             raise UserError(f"{path}: per_dataset.{dataset}: only settings and grid may be set")
-        settings = {
-            **_settings(path, data, ""),
-            **_settings(path, extra, f"per_dataset.{dataset}."),
-        }
-        settings.update(added)
+        settings = {**file_settings, **_settings(path, extra, f"per_dataset.{dataset}."), **added}
         level, where = (extra, f"per_dataset.{dataset}.") if "grid" in extra else (data, "")
         for axes in _grids(path, level, where, settings):
             axes_seen.update(dict.fromkeys(axes))
@@ -128,8 +127,6 @@ def load_sweep(name_or_path: str, overrides: dict[str, Any] | None = None) -> Sw
                 if p.cfg.run_id not in seen:
                     seen.add(p.cfg.run_id)
                     runs.append(p)
-    if data.get("slurm") is not None and not isinstance(data["slurm"], dict):
-        raise UserError(f"{path}: slurm: must be a mapping, got {data['slurm']!r}")
     slurm = dict(data.get("slurm") or {})
     return Sweep(name, path, runs, list(axes_seen), data.get("profile"), slurm)
 

@@ -37,6 +37,12 @@ def run_value(record: dict, metric: str) -> float | None:
     return None if value is None else float(value)
 
 
+def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
+    """Mean over seeds, and the sample sd (None for fewer than two values)."""
+    mean = float(np.mean(values)) if values else None
+    return mean, float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
 def _row_order(spec: Spec, paper: pd.DataFrame) -> list[tuple[str, Line | None, str]]:
     """(key, spec row or None, label): the paper's row order, our rows where the paper
     has them, our other rows after."""
@@ -74,8 +80,7 @@ def build_table(spec: Spec, index: RunIndex, datasets: list[str] | None = None) 
                     if not runs and not col.free:
                         missing.append(given)
                     vals = [v for r in runs if (v := run_value(r, col.metric)) is not None]
-                    mean = float(np.mean(vals)) if vals else None
-                    sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else None
+                    mean, sd = mean_sd(vals)
                     out.append({**cell, "source": "ours", "value": mean, "sd": sd, "n": len(vals)})
                     if mean is not None and paper_value is not None and pds == ds:
                         out.append({**cell, "source": "delta", "value": mean - paper_value})
@@ -120,10 +125,11 @@ def wide(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
         _source_text(s, ns, dataset_title(ref))
         for s, ns in zip(frame["source"], frame["n"], strict=True)
     ]
+    sources = [source for _, source in lines]
     text = values.apply(
         lambda col: [
             "—" if pd.isna(v) else (f"{v:+.2f}" if s == "delta" else f"{v:.2f}")
-            for v, s in zip(col, [k[1] for k in lines], strict=True)
+            for v, s in zip(col, sources, strict=True)
         ]
     )
     text.insert(0, "source", frame["source"])
