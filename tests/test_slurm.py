@@ -49,6 +49,18 @@ def sacct(*args: str) -> list[list[str]]:
     return [line.split("|") for line in out.splitlines()]
 
 
+def final_states(job_id: str, timeout_s: float = 60) -> dict[str, str]:
+    """Each task's state once SLURM has recorded its end: submitit sees a task's result
+    file before the task's epilog is accounted, so sacct may still say RUNNING."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = dict(sacct("-j", job_id, "-o", "JobID,State"))
+        unsettled = {"PENDING", "RUNNING", "COMPLETING"} & set(states.values())
+        if not unsettled or time.monotonic() > deadline:
+            return states
+        time.sleep(0.5)
+
+
 ARRAY = """name: array
 method: sat
 dataset: [synthetic, cub]
@@ -71,7 +83,7 @@ def test_job_array_runs_collects_and_skips_on_resubmit(slurm, tmp_path, cli):
     jobs = submitted_jobs(store, sweep)
     array_ids = {j["job_id"].split("_")[0] for j in jobs.values()}
     assert len(array_ids) == 1 and len(jobs) == 8  # one array of 8 tasks
-    states = dict(sacct("-j", array_ids.pop(), "-o", "JobID,State"))
+    states = final_states(array_ids.pop())
     assert sorted(states.values()) == ["COMPLETED"] * 4 + ["FAILED"] * 4
     for s in status(sweep, store):
         cub = s.run_id.startswith("sat-cub")
