@@ -138,6 +138,7 @@ class Synthetic(DatasetPlugin):
         "loss_delay": 2.0,
         "loss_ramp": 2.0,
     }
+    frames = ("native",)  # 64x64 images scored whole, as drawn
 
     def load(self, cfg: RunConfig) -> Splits:
         return Splits(

@@ -59,3 +59,8 @@ def test_pxap_reference_agrees_with_the_accumulator_and_by_hand():
     assert ref["pxap"] == pytest.approx(100 * (0.5 + 2 / 3 * 0.5))
     assert acc.result()["pxap"] == pytest.approx(ref["pxap"])
     assert acc.result()["piou"] == pytest.approx(ref["piou"]) == pytest.approx(100 * 2 / 3)
+    # The benchmark's first step: 1.0 on the object, 0.5 elsewhere gives 100, in the
+    # reference (its cut at 1.0 after the empty one at 2.0) as in the accumulator.
+    m = np.full((4, 4), 0.5)
+    m[1:3, 1:3] = 1.0
+    assert pxap_per_threshold([m], [(m == 1.0).astype(int)])["pxap"] == pytest.approx(100.0)

@@ -3,7 +3,6 @@ exit 2, and nothing written to the results store."""
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 from miniature import make_cub, make_openimages
@@ -51,12 +50,6 @@ def break_unreadable_image(cub):
     return f"{rel}: cannot be read as an image"
 
 
-def break_mask_size(cub):
-    rel = first_test_image(cub).replace(".jpg", ".png")
-    cv2.imwrite(str(cub / "segmentations" / rel), np.zeros((7, 9), np.uint8))
-    return "mask is 9x7, its image"
-
-
 def line_breaker(name, file, lineno, text, expected):
     """A case that replaces one line of an annotation file."""
 
@@ -73,7 +66,6 @@ CASES = [
     break_missing_file,
     break_missing_image,
     break_unreadable_image,
-    break_mask_size,
     line_breaker(
         "malformed_line",
         "bounding_boxes.txt",
@@ -173,7 +165,7 @@ def maps_dir(tmp_path):
     return root, tmp_path / "maps"
 
 
-def score_maps(cli, root, maps):
+def score_maps(cli, root, maps, *extra):
     return cli(
         "evaluate-maps",
         str(maps),
@@ -183,15 +175,20 @@ def score_maps(cli, root, maps):
         str(root),
         "--name",
         "ramp",
+        *extra,
     )
 
 
-def test_evaluate_maps_scores_foreign_maps_of_any_size(cli, maps_dir, tmp_path):
+def test_maps_of_another_size_are_refused_unless_resizing_is_asked(cli, maps_dir, tmp_path):
     root, maps = maps_dir
     rc, out, err = score_maps(cli, root, maps)
+    assert rc == 2 and "map is 56x56, the frame is 224x224; pass --resize-maps" in err, err
+    assert err.count("\n") == 1 and not (tmp_path / "results").exists()
+    rc, out, err = score_maps(cli, root, maps, "--resize-maps")
     assert rc == 0, err
     (rec,) = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*/record.json")]
     assert set(rec["metrics"]) == {"pxap", "piou"} and 0 < rec["metrics"]["pxap"] < 100
+    assert rec["protocol"]["frame"] == "resize" and rec["config"]["resize_maps"] is True
 
 
 @pytest.mark.parametrize(
@@ -211,6 +208,6 @@ def test_bad_maps(cli, maps_dir, tmp_path, bad, message):
         victim.unlink()
     else:
         np.save(victim, bad)
-    rc, _, err = score_maps(cli, root, maps)
+    rc, _, err = score_maps(cli, root, maps, "--resize-maps")
     assert rc == 2 and f"{victim}: {message}" in err and err.count("\n") == 1, err
     assert not (tmp_path / "results").exists()

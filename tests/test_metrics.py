@@ -40,17 +40,21 @@ def test_authors_rule_uses_8_connectivity():
     assert largest_component_boxes(m, np.array([0.5])).tolist() == [[0, 0, 3, 3]]
 
 
-def test_benchmark_rule_largest_contour_clipped_at_border():
+def test_benchmark_rule_boxes_every_contour_clipped_at_border():
     boxes = contour_boxes(two_blobs(), np.array([0.5, 0.7, 0.99]))
-    # B's rect is (5, 3, 8, 6), clipped to (W-1, H-1); above 153/229 only A remains.
-    assert boxes.tolist() == [[5, 3, 7, 5], [1, 1, 3, 3], [1, 1, 3, 3]]
+    # uint8 map: A 229, B 153. t=0.5 -> cut 114: both blobs; B's rect (5, 3, 8, 6) is
+    # clipped to (W-1, H-1) = (7, 5). t=0.7 -> cut 160: only A; t=0.99 -> 226: only A.
+    assert sorted(boxes[0].tolist()) == [[1, 1, 3, 3], [5, 3, 7, 5]]
+    assert boxes[1].tolist() == [[1, 1, 3, 3]] and boxes[2].tolist() == [[1, 1, 3, 3]]
 
 
 def test_empty_and_constant_maps():
     t = np.array([0.0, 0.5])
     for m in (np.zeros((4, 5)), np.full((4, 5), 0.3)):
         assert largest_component_boxes(normalize_authors(m), t).tolist() == [[0, 0, 5, 4]] * 2
-        assert contour_boxes(normalize_benchmark(m), t).tolist() == [[0, 0, 0, 0]] * 2
+        assert [b.tolist() for b in contour_boxes(normalize_benchmark(m), t)] == [
+            [[0, 0, 0, 0]]
+        ] * 2
     assert normalize_benchmark(np.array([[np.nan, 1.0]])).tolist() == [[0.0, 0.0]]
 
 
@@ -74,13 +78,16 @@ def test_box_accuracy_curves_with_two_gt_boxes():
 def test_maxboxacc_v2():
     acc = MaxBoxAccV2()
     m = two_blobs()
-    acc.update(m, np.array([[5, 3, 7, 5]]))  # low thresholds: exact box, IoU 1
-    acc.update(m, np.array([[1, 1, 2, 2]]))  # high thresholds: IoU 4/9 (counts at 0.3 only)
+    # Image 1, GT = B's clipped box: B is a contour while int(t * 229) < 153 (t <= 0.66),
+    # IoU 1 there. Image 2, GT (1,1,2,2): A's box (1,1,3,3) at every t, IoU 4/9 (>= 0.3
+    # only). At t <= 0.66: IoU 30 both images, IoU 50 / 70 image 1 alone.
+    acc.update(m, np.array([[5, 3, 7, 5]]))
+    acc.update(m, np.array([[1, 1, 2, 2]]))
     r = acc.result()
-    assert r["maxboxacc_iou30"] == pytest.approx(50.0)
+    assert r["maxboxacc_iou30"] == pytest.approx(100.0)
     assert r["maxboxacc_iou50"] == pytest.approx(50.0)
     assert r["maxboxacc_iou70"] == pytest.approx(50.0)
-    assert r["maxboxaccv2"] == pytest.approx(50.0)
+    assert r["maxboxaccv2"] == pytest.approx(200 / 3)
     single = MaxBoxAccV2()
     single.update(m, np.array([[5, 3, 7, 5]]))
     assert single.result()["maxboxaccv2"] == pytest.approx(100.0)

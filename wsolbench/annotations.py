@@ -101,14 +101,26 @@ def read_wsol_split(folder: Path) -> list[Item]:
                 box = [number(loc, lineno, v) for v in fields[1:]]
                 item.boxes.append(check_box(loc, lineno, box))
             elif len(fields) == 3:
-                item.masks.append(fields[1])
-                item.ignore = fields[2] or None
+                _add_mask(item, fields, loc, lineno)
             else:
                 raise UserError(
                     f"{loc}:{lineno}: expected id,x0,y0,x1,y1 or id,mask,ignore; "
                     f"got {len(fields)} fields"
                 )
     return list(items.values())
+
+
+def _add_mask(item: Item, fields: list[str], path: Path, lineno: int) -> None:
+    """One instance mask line. As in the benchmark's metadata, the ignore mask is
+    named on an image's first line only; later lines leave the field empty."""
+    if item.masks and fields[2]:
+        raise UserError(
+            f"{path}:{lineno}: image '{item.image_id}' names an ignore mask on a later "
+            "mask line; only its first line may"
+        )
+    if not item.masks:
+        item.ignore = fields[2] or None
+    item.masks.append(fields[1])
 
 
 def box_array(boxes: list[list[float]]) -> np.ndarray:

@@ -12,15 +12,16 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
+from . import PROTOCOL_VERSION
 from .bench import BENCHMARKS
 from .bench import run as run_benchmarks
 from .checkpoints import file_digest
 from .config import FIELDS, load_yaml
 from .errors import UserError
-from .exchange import evaluate_maps, export_maps
+from .exchange import MANIFEST, MapsRequest, evaluate_maps, export_maps
 from .figures import draw_figure
 from .freeze import PRESETS
-from .paperspec import RunIndex, Spec, load_specs, run_command, spec_named
+from .paperspec import RunIndex, Spec, load_specs, protocol_version, run_command, spec_named
 from .registry import DATASETS, METHODS
 from .report import FORMATS, metrics_table, render, runs_frame
 from .runner import execute, plan, results_root
@@ -51,6 +52,7 @@ RUN_FLAGS: dict[str, tuple[str, Any]] = {
     "loss-delay": ("loss_delay", float),
     "loss-ramp": ("loss_ramp", float),
     "threshold-on": ("threshold_on", str),
+    "frame": ("frame", str),
     "data-root": ("data_root", str),
     "device": ("device", str),
     "workers": ("workers", int),
@@ -108,20 +110,39 @@ def build_parser() -> Parser:
     exp.add_argument("--split", choices=("val", "test"), default="test")
     exp.add_argument("--out", required=True, help="folder for the maps")
     exp.add_argument("--results", help="results store folder (default ./results)")
-    for flag in ("data-root", "device", "workers"):
+    for flag in ("frame", "data-root", "device", "workers"):
         field, kind = RUN_FLAGS[flag]
         exp.add_argument(f"--{flag}", dest=field, type=kind, help=FIELDS[field].help)
 
     evm = sub.add_parser("evaluate-maps", help="score a folder of maps made by any tool")
     evm.add_argument("folder", help="maps as <image id>.npy, 2-D floats in [0, 1]")
-    evm.add_argument("--dataset", required=True, help="dataset name")
+    evm.add_argument("--dataset", help="dataset name (with --metadata: a label)")
+    evm.add_argument(
+        "--metadata",
+        type=Path,
+        help="the WSOL benchmark's metadata folder for one dataset (DIR/<split>/*.txt); "
+        "no images needed",
+    )
+    evm.add_argument(
+        "--mask-root", type=Path, help="with --metadata: folder the mask paths are relative to"
+    )
     evm.add_argument("--split", choices=("val", "test"), default="test")
     evm.add_argument("--name", required=True, help="method name for the record")
     evm.add_argument(
         "--threshold-on",
         choices=("val", "test"),
         default="val",
-        help="split whose maps pick the box threshold (val maps in the same folder)",
+        help="split whose maps pick GT-known's box threshold (val maps in the same folder)",
+    )
+    evm.add_argument(
+        "--frame",
+        choices=("crop", "resize", "native"),
+        help="frame of the maps (default: the folder's manifest.json, else resize)",
+    )
+    evm.add_argument(
+        "--resize-maps",
+        action="store_true",
+        help="resize maps of another size to the frame (bicubic) instead of refusing them",
     )
     evm.add_argument("--data-root", help=FIELDS["data_root"].help)
     evm.add_argument("--results", help="results store folder (default ./results)")
@@ -215,26 +236,36 @@ def _print_record(record: dict, ran: bool, store: Store) -> None:
 
 
 def cmd_export_maps(args: argparse.Namespace) -> int:
-    overrides = {"data_root": args.data_root, "device": args.device, "workers": args.workers}
+    overrides = {
+        "frame": args.frame,
+        "data_root": args.data_root,
+        "device": args.device,
+        "workers": args.workers,
+    }
     store = Store(results_root(args.results))
     count, out = export_maps(store, args.run_id, args.split, Path(args.out), overrides)
-    print(f"wrote {count} maps to {out}")
+    print(f"wrote {count} maps and {MANIFEST} to {out}")
     return 0
 
 
 def cmd_evaluate_maps(args: argparse.Namespace) -> int:
     store = Store(results_root(args.results))
-    record, ran = evaluate_maps(
-        store,
-        Path(args.folder),
-        args.dataset,
-        args.split,
-        args.name,
-        args.threshold_on,
-        args.data_root,
-        args.force,
+    req = MapsRequest(
+        folder=Path(args.folder),
+        name=args.name,
+        split=args.split,
+        threshold_on=args.threshold_on,
+        dataset=args.dataset,
+        metadata=args.metadata,
+        mask_root=args.mask_root,
+        data_root=args.data_root,
+        frame=args.frame,
+        resize=args.resize_maps,
     )
+    record, ran = evaluate_maps(store, req, args.force)
     _print_record(record, ran, store)
+    for note in record.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 
@@ -348,6 +379,13 @@ def _paper_report(args: argparse.Namespace) -> int:
     if args.run_ids:
         raise UserError(f"report {spec.name}: takes no run ids (runs are found by config)")
     index = RunIndex(Store(results_root(args.results)).records())
+    if index.other_protocol:
+        versions = sorted({protocol_version(r) for r in index.other_protocol})
+        print(
+            f"{len(index.other_protocol)} runs under protocol {', '.join(versions)} left out "
+            f"(this is protocol {PROTOCOL_VERSION}; `wsolbench report` lists them)",
+            file=sys.stderr,
+        )
     if spec.kind == "table":
         fmt = args.format or "md"
         if fmt not in FORMATS:

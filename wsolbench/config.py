@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from . import PROTOCOL_VERSION
 from .errors import UserError, where
 
 
@@ -105,6 +106,11 @@ FIELDS: dict[str, Field] = {
         number_in(0.0), help="epochs before spatial losses start (dataset default)"
     ),
     "loss_ramp": Field(number_in(0.0), help="epochs over which spatial losses ramp in"),
+    "frame": Field(
+        _choice("crop", "resize", "native"),
+        help="evaluation frame: crop (SAT/TS-CAM authors: resize 256, centre crop 224), "
+        "resize (WSOL benchmark: whole image to 224); default: the dataset's first",
+    ),
     "threshold_on": Field(
         _choice("val", "test"), "val", help="split the box threshold is picked on"
     ),
@@ -122,7 +128,15 @@ FIELDS: dict[str, Field] = {
 }
 
 # Fields a dataset plugin supplies when the user leaves them unset.
-DATASET_DEFAULTED = ("lambda", "batch_size", "epochs", "lr", "backbone", "loss_delay", "loss_ramp")
+DATASET_DEFAULTED = (
+    "lambda",
+    "batch_size",
+    "epochs",
+    "lr",
+    "backbone",
+    "loss_delay",
+    "loss_ramp",
+)
 
 
 def check_value(name: str, value: Any, source: str | None = None) -> Any:
@@ -178,10 +192,16 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        """Stable id from every setting that changes the result."""
-        blob = json.dumps(self.identity(), sort_keys=True, default=str).encode()
-        digest = hashlib.sha256(blob).hexdigest()[:10]
-        return f"{self['method']}-{self['dataset']}-{digest}"
+        return make_run_id(self["method"], self["dataset"], self.identity())
+
+
+def make_run_id(method: str, dataset: str, identity: Mapping[str, Any], kind: str = "") -> str:
+    """``<method>-<dataset>[-<kind>]-<digest>``: a stable id from every setting that
+    changes the result and the protocol version, so a run under a newer protocol
+    never finds an older one's record. Every run id is made here."""
+    blob = json.dumps({**identity, "protocol": PROTOCOL_VERSION}, sort_keys=True, default=str)
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
+    return "-".join(part for part in (method, dataset, kind, digest) if part)
 
 
 def build_config(

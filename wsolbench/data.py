@@ -54,6 +54,21 @@ class Splits:
     val_source: str  # how the threshold-selection split was made, for the record
     notes: dict[str, Any] = field(default_factory=dict)  # data facts for the record
 
+    frame: str = "native"  # see imaging.Frame; "native": the images as they are
+
+    def use_frame(self, kind: str) -> None:
+        """Evaluate every split in frame ``kind`` (the dataset plugin declares which)."""
+        self.frame = kind
+        for s in (self.train, self.val, self.test):
+            if s is not None:
+                s.frame = kind
+
+    @property
+    def map_mode(self) -> str:
+        """How grid maps are resized to the frame: bicubic in the WSOL benchmark's
+        frame, as its inference does; bilinear otherwise, as the SAT authors do."""
+        return "bicubic" if self.frame == "resize" else "bilinear"
+
     def split(self, name: str) -> WSOLSplit:
         found = getattr(self, name)
         if found is None:
@@ -70,6 +85,8 @@ class DatasetPlugin:
     description: ClassVar[str] = ""
     # Per-dataset recipe: lambda, batch_size, epochs, lr, backbone, loss_delay, loss_ramp.
     defaults: ClassVar[dict[str, Any]] = {}
+    # Evaluation frames the dataset can give (imaging.Frame); the first is the default.
+    frames: ClassVar[tuple[str, ...]] = ("crop", "resize")
 
     def load(self, cfg: RunConfig) -> Splits:
         raise NotImplementedError

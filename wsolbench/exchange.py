@@ -1,6 +1,8 @@
 """Score maps in the WSOL benchmark's exchange format: one ``<image id>.npy`` per
-image, a 2-D float array in [0, 1]. ``export_maps`` writes them from a finished run;
-``evaluate_maps`` scores maps made by any tool under the same protocol."""
+image, a 2-D float array in [0, 1] on the evaluation frame. ``export_maps`` writes a
+finished run's maps with a small ``manifest.json`` (frame, protocol, run);
+``evaluate_maps`` scores maps made by any tool, the benchmark's own inference
+included, against a dataset plugin or the benchmark's metadata folder."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import hashlib
 import io
 import json
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,15 +19,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import PROTOCOL_VERSION
+from .annotations import read_wsol_split
 from .checkpoints import load_checkpoint
-from .config import build_config
-from .data import Splits, WSOLSplit
+from .config import build_config, make_run_id
+from .data import WSOLSplit
 from .environment import environment
 from .errors import UserError
-from .evaluation.evaluate import SplitScores, predict, summarize
+from .evaluation.evaluate import SplitScores, TrivialBoxes, predict, summarize
+from .imagefiles import FRAME, FileSplit
 from .registry import DATASETS
-from .runner import PROTOCOL, make_loader, pick_device, plan, trivial_boxes
+from .runner import PROTOCOL, check_frame, make_loader, pick_device, plan, trivial_boxes
 from .store import Store, atomic_write, write_json
+
+MANIFEST = "manifest.json"
 
 
 def map_path(root: Path, image_id: str) -> Path:
@@ -33,6 +41,32 @@ def map_path(root: Path, image_id: str) -> Path:
     if ".." in Path(image_id).parts or Path(image_id).is_absolute():
         raise UserError(f"image id '{image_id}' would leave the maps folder {root}")
     return path
+
+
+def read_manifest(folder: Path) -> dict | None:
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: not a readable manifest ({e})") from None
+    if not isinstance(data, dict) or data.get("frame") not in ("crop", "resize", "native"):
+        raise UserError(f"{path}: 'frame' must be crop, resize or native")
+    return data
+
+
+def _write_manifest(out: Path, entry: dict, split: str, count: int) -> None:
+    """One manifest per folder; a folder holds the splits of one run in one frame."""
+    old = read_manifest(out) or {}
+    for key in ("run_id", "frame", "protocol"):
+        if old and old.get(key) != entry[key]:
+            raise UserError(
+                f"{out / MANIFEST}: folder holds maps with {key} {old.get(key)!r}, not "
+                f"{entry[key]!r}; export into another folder"
+            )
+    splits = {**old.get("splits", {}), split: count}
+    write_json(out / MANIFEST, {**entry, "splits": splits})
 
 
 def export_maps(
@@ -46,25 +80,37 @@ def export_maps(
     given = {**record["config"], **{k: v for k, v in overrides.items() if v is not None}}
     p = plan(given)
     splits = p.dataset.load(p.cfg)
+    splits.use_frame(p.cfg["frame"])
     ds = splits.split(split)
+    entry = {
+        "format": "wsolbench score maps: <image id>.npy, float32 in [0, 1] on the frame",
+        "protocol": PROTOCOL_VERSION,
+        "run_id": run_id,
+        "dataset": p.cfg["dataset"],
+        "frame": p.cfg["frame"],
+        "map_size": list(splits.image_size),
+    }
+    _write_manifest(out, entry, split, 0)  # a clash is found before any map is written
     model = p.method.build(p.cfg, splits.num_classes)
     load_checkpoint(model, weights, {})
     device = pick_device(p.cfg["device"])
     model.to(device)
     loader = make_loader(ds, p.cfg, False, 0)
     count = 0
-    for batch, _, maps, _ in predict(p.method, model, loader, device, splits.image_size, "export"):
+    for batch, _, maps, _ in predict(p.method, model, loader, device, splits, "export"):
         for i, index in enumerate(batch["index"].tolist()):
-            target = map_path(out, ds.image_ids[index])
             buf = io.BytesIO()
             np.save(buf, maps[i].astype(np.float32))
-            atomic_write(target, lambda f, b=buf: f.write(b.getvalue()))
+            atomic_write(map_path(out, ds.image_ids[index]), lambda f, b=buf: f.write(b.getvalue()))
             count += 1
+    _write_manifest(out, entry, split, count)
     return count, out
 
 
-def load_map(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """A checked map on the evaluation frame (bicubic resize, as the benchmark does)."""
+def load_map(path: Path, size: tuple[int, int], resize: bool) -> np.ndarray:
+    """A checked map as float64 (what the benchmark's loader hands its evaluator). A
+    map of another shape is an error unless ``resize`` (bicubic, as the benchmark's
+    inference resizes its maps)."""
     if not path.is_file():
         raise UserError(f"{path}: score map is missing")
     try:
@@ -77,20 +123,74 @@ def load_map(path: Path, size: tuple[int, int]) -> np.ndarray:
         raise UserError(f"{path}: score map holds NaN or infinite values")
     if m.min() < 0 or m.max() > 1:
         raise UserError(f"{path}: values must lie in [0, 1], got {m.min():.4g}..{m.max():.4g}")
-    m = m.astype(np.float32)
     if m.shape != tuple(size):
-        m = cv2.resize(m, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
-    return m
+        if not resize:
+            raise UserError(
+                f"{path}: map is {m.shape[0]}x{m.shape[1]}, the frame is {size[0]}x{size[1]}; "
+                "pass --resize-maps to resize it (bicubic)"
+            )
+        m = np.clip(cv2.resize(m.astype(np.float32), (size[1], size[0]), cv2.INTER_CUBIC), 0, 1)
+    return m.astype(np.float64)
+
+
+@dataclass
+class GroundTruth:
+    """What a folder of maps is scored against."""
+
+    test: WSOLSplit
+    val: WSOLSplit | None  # None: no split to pick the box threshold on
+    image_size: tuple[int, int]
+    trivial: TrivialBoxes | None
+    facts: dict = field(default_factory=dict)  # for the record's ``data``
+
+
+def from_dataset(
+    dataset: str, data_root: str | None, split: str, frame: str | None
+) -> tuple[GroundTruth, str]:
+    """Ground truth from a dataset plugin, in ``frame`` (default: resize where the
+    dataset has it, since that is the benchmark's). Returns it and the frame."""
+    plugin = DATASETS.get(dataset)()
+    given = {"method": "maps", "dataset": dataset, "data_root": data_root}
+    cfg = build_config(given, plugin.defaults, {})
+    cfg.values["frame"] = frame or ("resize" if "resize" in plugin.frames else None)
+    check_frame(cfg, plugin)
+    splits = plugin.load(cfg)
+    splits.use_frame(cfg["frame"])
+    val = splits.val if split == "test" else None
+    facts = {"val_source": splits.val_source, **splits.notes}
+    gt = GroundTruth(splits.split(split), val, splits.image_size, trivial_boxes(splits), facts)
+    return gt, cfg["frame"]
+
+
+def from_metadata(meta: Path, mask_root: Path | None, split: str, frame: str) -> GroundTruth:
+    """Ground truth from the benchmark's metadata folder (``meta/<split>/``): boxes need
+    no image (sizes from ``image_sizes.txt``), masks are read under ``mask_root``."""
+    if frame == "native":
+        raise UserError("--metadata: the benchmark's metadata is scored in frame resize or crop")
+
+    def load(name: str) -> FileSplit:
+        folder = meta / name
+        items = read_wsol_split(folder)
+        if any(it.masks for it in items) and mask_root is None:
+            raise UserError(f"{folder / 'localization.txt'}: names masks; pass --mask-root DIR")
+        n = 1 + max((it.label for it in items), default=0)
+        out = FileSplit(items, meta, n, str(folder), False, mask_root, need_images=False)
+        out.frame = frame
+        return out
+
+    val = load("val") if split == "test" and (meta / "val").is_dir() else None
+    facts = {"val_source": f"WSOL benchmark metadata {meta / 'val'}" if val else "none"}
+    return GroundTruth(load(split), val, FRAME, None, {**facts, "metadata": str(meta)})
 
 
 def _score_folder(
-    folder: Path, ds: WSOLSplit, splits: Splits, scores: SplitScores, desc: str
+    folder: Path, ds: WSOLSplit, size: tuple[int, int], resize: bool, scores: SplitScores
 ) -> str:
     """Feed every map of a split; returns the sha256 of all map files read."""
     digest = hashlib.sha256()
-    for i in tqdm(range(len(ds)), desc=desc, unit="map", leave=False, dynamic_ncols=True):
+    for i in tqdm(range(len(ds)), desc="maps", unit="map", leave=False, dynamic_ncols=True):
         path = map_path(folder, ds.image_ids[i])
-        m = load_map(path, splits.image_size)
+        m = load_map(path, size, resize)
         digest.update(path.read_bytes())
         t = ds.target(i)
         mask = t["mask"].numpy() if "mask" in t else None
@@ -98,57 +198,106 @@ def _score_folder(
     return digest.hexdigest()
 
 
-def evaluate_maps(
-    store: Store,
-    folder: Path,
-    dataset: str,
-    split: str,
-    name: str,
-    threshold_on: str,
-    data_root: str | None,
-    force: bool,
-) -> tuple[dict, bool]:
-    """Score a folder of maps on a split; the box threshold comes from the val maps
-    in the same folder (``threshold_on='val'``) or from the split itself."""
+def has_maps(folder: Path, ds: WSOLSplit) -> bool:
+    """Whether the folder holds this split's maps: all of them, or none."""
+    present = [map_path(folder, i).is_file() for i in ds.image_ids]
+    if any(present) and not all(present):
+        missing = ds.image_ids[present.index(False)]
+        raise UserError(f"{map_path(folder, missing)}: score map is missing")
+    return all(present) and bool(present)
+
+
+@dataclass
+class MapsRequest:
+    """``wsolbench evaluate-maps``: which maps, against what, under which settings."""
+
+    folder: Path
+    name: str
+    split: str = "test"
+    threshold_on: str = "val"
+    dataset: str | None = None  # a dataset plugin, or a label with ``metadata``
+    metadata: Path | None = None  # the benchmark's metadata folder (``<DIR>/<split>/``)
+    mask_root: Path | None = None
+    data_root: str | None = None
+    frame: str | None = None  # default: the manifest's, else resize
+    resize: bool = False
+
+
+def _frame(req: MapsRequest, manifest: dict | None) -> str | None:
+    if manifest is None:
+        return req.frame or ("resize" if req.metadata else None)
+    if req.frame and req.frame != manifest["frame"]:
+        raise UserError(
+            f"--frame {req.frame}: {req.folder / MANIFEST} says these maps are in frame "
+            f"{manifest['frame']}"
+        )
+    return manifest["frame"]
+
+
+def evaluate_maps(store: Store, req: MapsRequest, force: bool = False) -> tuple[dict, bool]:
+    """Score a folder of maps on a split. The box threshold of GT-known Loc comes from
+    the val maps in the same folder (``threshold_on='val'``; left out when there are
+    none) or from the split itself; MaxBoxAccV2 and PxAP choose no threshold."""
     t0 = time.perf_counter()
-    if not folder.is_dir():
-        raise UserError(f"{folder}: maps folder not found")
-    plugin = DATASETS.get(dataset)()
-    cfg = build_config(
-        {"method": name, "dataset": dataset, "data_root": data_root, "threshold_on": threshold_on},
-        plugin.defaults,
-        {},
-    )
-    identity = {"name": name, "dataset": dataset, "split": split, "threshold_on": threshold_on}
-    identity["maps"] = str(folder.resolve())
-    blob = json.dumps(identity, sort_keys=True).encode()
-    run_id = f"{name}-{dataset}-maps-{hashlib.sha256(blob).hexdigest()[:10]}"
+    if not req.folder.is_dir():
+        raise UserError(f"{req.folder}: maps folder not found")
+    if req.metadata is None and req.dataset is None:
+        raise UserError("evaluate-maps: give --dataset NAME or --metadata DIR")
+    manifest = read_manifest(req.folder)
+    frame = _frame(req, manifest)
+    if req.metadata is not None:
+        gt = from_metadata(req.metadata, req.mask_root, req.split, frame)
+        dataset = req.dataset or req.metadata.name
+    else:
+        gt, frame = from_dataset(req.dataset, req.data_root, req.split, frame)
+        dataset = req.dataset
+    identity = {
+        "name": req.name,
+        "dataset": dataset,
+        "split": req.split,
+        "threshold_on": req.threshold_on,
+        "frame": frame,
+        "resize_maps": req.resize,
+        "maps": str(req.folder.resolve()),
+        "metadata": str(req.metadata.resolve()) if req.metadata else None,
+    }
+    run_id = make_run_id(req.name, dataset, identity, kind="maps")
     done = store.record(run_id)
     if done is not None and not force:
         return done, False
-    splits = plugin.load(cfg)
-    ds = splits.split(split)
-    pick = splits.split("val") if threshold_on == "val" else ds
-    test = SplitScores.for_split(ds, True, trivial_boxes(splits), classify=False)
-    digests = {split: _score_folder(folder, ds, splits, test, f"maps {split}")}
-    val = test
-    if pick is not ds:
-        val = SplitScores.for_split(pick, False, classify=False)
-        digests["val"] = _score_folder(folder, pick, splits, val, "maps val")
+    test = SplitScores.for_split(gt.test, True, gt.trivial, classify=False)
+    digests = {req.split: _score_folder(req.folder, gt.test, gt.image_size, req.resize, test)}
+    val, note = _pick_split(req, gt, test, digests)
     record = {
         "run_id": run_id,
-        "method": name,
+        "method": req.name,
         "dataset": dataset,
         "mode": "evaluate-maps",
         "seed": None,
-        "config": {**identity, "data_root": data_root},
-        "protocol": {**PROTOCOL, "box_threshold_on": threshold_on},
-        **summarize(val, test, threshold_on),
-        "maps": {"folder": str(folder.resolve()), "split": split, "sha256": digests},
-        "data": {"test_images": len(ds), "val_source": splits.val_source, **splits.notes},
+        "config": {**identity, "data_root": req.data_root},
+        "protocol": {**PROTOCOL, "frame": frame, "box_threshold_on": req.threshold_on},
+        **summarize(val, test, req.threshold_on),
+        "maps": {"folder": str(req.folder.resolve()), "sha256": digests, "manifest": manifest},
+        "data": {"test_images": len(gt.test), **gt.facts},
         "wall_time_s": round(time.perf_counter() - t0, 2),
         "environment": environment(torch.device("cpu")),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if note:
+        record["notes"] = [note]
     write_json(store.run_dir(run_id) / "record.json", record)
     return record, True
+
+
+def _pick_split(
+    req: MapsRequest, gt: GroundTruth, test: SplitScores, digests: dict
+) -> tuple[SplitScores | None, str | None]:
+    """Scores of the split that picks GT-known's threshold, or None and why not."""
+    if req.threshold_on == "test" or req.split == "val":
+        return test, None
+    if gt.val is None or not gt.val.has_boxes or not has_maps(req.folder, gt.val):
+        where = "no val split" if gt.val is None else f"no val maps in {req.folder}"
+        return None, f"GT-known / Top-1 Loc left out: {where} to pick the box threshold on"
+    val = SplitScores.for_split(gt.val, False, classify=False)
+    digests["val"] = _score_folder(req.folder, gt.val, gt.image_size, req.resize, val)
+    return val, None

@@ -16,11 +16,8 @@ from .data import Splits, WSOLSplit
 from .errors import UserError
 from .imaging import (
     CROP,
-    boxes_to_frame,
-    centre_frame,
-    centre_view,
+    Frame,
     header_size,
-    mask_to_frame,
     read_image,
     read_mask,
     resize_square,
@@ -59,7 +56,10 @@ def dataset_folder(cfg: RunConfig, name: str) -> Path:
 class FileSplit(WSOLSplit):
     """Items whose files were checked: every image exists (and, where sizes are
     needed, has a readable header), labels are in range, boxes lie in their image
-    (those that stick out are clipped and counted), masks match their image size."""
+    (those that stick out are clipped and counted), masks are readable. Targets and
+    evaluation views are in ``frame`` (see ``imaging.Frame``)."""
+
+    frames = ("crop", "resize")
 
     def __init__(
         self,
@@ -70,10 +70,12 @@ class FileSplit(WSOLSplit):
         train: bool,
         mask_root: Path | None = None,
         read_sizes: bool = True,
+        need_images: bool = True,
     ) -> None:
         self.items, self.image_root, self.train = items, image_root, train
         self.mask_root = mask_root or image_root
         self.tencrop = False
+        self.frame = "crop"
         self.labels = [it.label for it in items]
         self.image_ids = [it.image_id for it in items]
         self.has_boxes = any(it.boxes for it in items)
@@ -86,18 +88,16 @@ class FileSplit(WSOLSplit):
                     f"0..{num_classes - 1}"
                 )
             path = image_root / it.image_id
-            if it.size is None and (read_sizes or it.boxes or it.masks):
+            if not need_images:  # scoring maps: sizes come from the annotations
+                if it.size is None and it.boxes:
+                    raise UserError(f"{source}: image_sizes.txt gives no size for '{it.image_id}'")
+            elif it.size is None and (read_sizes or it.boxes or it.masks):
                 it.size = header_size(path)
             elif not path.is_file():
                 raise UserError(f"{path}: image listed in {source} is missing")
             self.clipped += self._clip(it)
             for m in it.masks + ([it.ignore] if it.ignore else []):
-                size = header_size(self.mask_root / m)
-                if size != it.size:
-                    raise UserError(
-                        f"{self.mask_root / m}: mask is {size[0]}x{size[1]}, its image "
-                        f"'{it.image_id}' is {it.size[0]}x{it.size[1]}"
-                    )
+                header_size(self.mask_root / m)  # readable; any size (resized to the frame)
         if self.clipped:
             print(
                 f"wsolbench: warning: {source}: {self.clipped} boxes extend past their "
@@ -121,48 +121,47 @@ class FileSplit(WSOLSplit):
     def __len__(self) -> int:
         return len(self.items)
 
+    def _frame(self, width: int, height: int) -> Frame:
+        return Frame(self.frame, width, height)
+
     def box_sizes(self) -> torch.Tensor:
-        sizes = [
-            boxes_to_frame(box_array(it.boxes), centre_frame(*it.size))
-            for it in self.items
-            if it.boxes
-        ]
+        sizes = [self._frame(*it.size).boxes(box_array(it.boxes)) for it in self.items if it.boxes]
         b = torch.from_numpy(np.concatenate(sizes))
         return torch.stack([b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1], 1)
 
-    def _mask(self, it: Item, shape: tuple[int, ...]) -> np.ndarray:
-        """Union of the instance masks (grey > 127), ignore region marked IGNORE."""
-        fg = np.zeros(shape[:2], bool)
+    def _mask(self, it: Item, f: Frame) -> np.ndarray:
+        """The WSOL benchmark's rule: each instance mask resized nearest to the frame,
+        any non-zero grey is object (its ``> 0.5`` on 0..255); the union of instances
+        is the object; the ignore region is the ignore mask minus the object."""
+        fg = np.zeros((CROP, CROP), bool)
         for m in it.masks:
-            fg |= self._read_mask(m, shape) > 127
+            fg |= f.mask(read_mask(self.mask_root / m)) > 0
         mask = fg.astype(np.uint8)
         if it.ignore:
-            mask[(self._read_mask(it.ignore, shape) > 127) & ~fg] = IGNORE
+            mask[(f.mask(read_mask(self.mask_root / it.ignore)) > 0) & ~fg] = IGNORE
         return mask
 
-    def _read_mask(self, rel: str, shape: tuple[int, ...]) -> np.ndarray:
-        m = read_mask(self.mask_root / rel)
-        if m.shape != shape[:2]:
-            raise UserError(f"{self.mask_root / rel}: mask is {m.shape}, image is {shape[:2]}")
-        return m
-
     def _targets(self, it: Item, shape: tuple[int, ...]) -> dict:
-        f = centre_frame(shape[1], shape[0])
+        f = self._frame(shape[1], shape[0])
         out = {"boxes": torch.zeros(0, 4)}
         if it.boxes:
-            out["boxes"] = torch.from_numpy(boxes_to_frame(box_array(it.boxes), f))
+            out["boxes"] = torch.from_numpy(f.boxes(box_array(it.boxes)))
         if self.has_masks:
-            mask = self._mask(it, shape) if it.masks else np.zeros(shape[:2], np.uint8)
-            out["mask"] = torch.from_numpy(mask_to_frame(mask, f))
+            mask = self._mask(it, f) if it.masks else np.zeros((CROP, CROP), np.uint8)
+            out["mask"] = torch.from_numpy(mask)
         return out
 
     def target(self, i: int) -> dict:
         it = self.items[i]
-        w, h = it.size if it.size else header_size(self.image_root / it.image_id)
+        if it.size:
+            w, h = it.size
+        else:  # masks alone are resized to the frame whatever the image's size
+            w, h = header_size(self.image_root / it.image_id) if it.boxes else (CROP, CROP)
         return self._targets(it, (h, w))
 
     def display(self, i: int) -> np.ndarray:
-        return centre_view(resize_square(read_image(self.image_root / self.items[i].image_id)))
+        img = read_image(self.image_root / self.items[i].image_id)
+        return self._frame(img.shape[1], img.shape[0]).view(img)
 
     def __getitem__(self, i: int) -> dict:
         it = self.items[i]
@@ -170,10 +169,10 @@ class FileSplit(WSOLSplit):
         out = {"label": it.label, "index": i}
         if self.train:
             return {**out, "image": train_view(img), "boxes": torch.zeros(0, 4)}
-        big = resize_square(img)
-        out.update(self._targets(it, img.shape), image=to_tensor(centre_view(big)))
+        view = self._frame(img.shape[1], img.shape[0]).view(img)
+        out.update(self._targets(it, img.shape), image=to_tensor(view))
         if self.tencrop:
-            out["crops"] = ten_crops(big)
+            out["crops"] = ten_crops(resize_square(img))
         return out
 
 

@@ -1,7 +1,8 @@
 """Decoding and the authors' image pipeline for real photographs.
 
-Train: resize to 256x256, random 224 crop, horizontal flip. Evaluation: resize to
-256x256, centre 224 crop; boxes and masks go through the same resize and crop.
+Train: resize to 256x256, random 224 crop, horizontal flip. Evaluation in one of two
+frames (see ``Frame``): the authors' resize 256x256 + centre 224 crop, or the WSOL
+benchmark's whole image resized to 224x224; boxes and masks follow the image.
 Decoding and resizing use OpenCV (libjpeg-turbo), which is several times faster
 than PIL for the same result (see ``wsolbench bench``)."""
 
@@ -49,29 +50,52 @@ def header_size(path: Path) -> tuple[int, int]:
         raise UserError(f"{path}: cannot be read as an image ({e.__class__.__name__})") from None
 
 
+FRAMES = ("crop", "resize")  # the SAT/TS-CAM authors' frame, the WSOL benchmark's
+
+
 @dataclass(frozen=True)
 class Frame:
-    """Maps original pixel coordinates into the model's input frame: scale, then
-    subtract the crop offset."""
+    """Where an image of ``width`` x ``height`` is evaluated. ``crop`` (the SAT and
+    TS-CAM authors'): resize to 256x256, centre 224 crop. ``resize`` (the WSOL
+    benchmark's): the whole image resized to 224x224, no crop."""
 
-    sx: float
-    sy: float
-    ox: int
-    oy: int
-    size: int = CROP
+    kind: str
+    width: int
+    height: int
+
+    def boxes(self, boxes: np.ndarray) -> np.ndarray:
+        """(n, 4) original ``x0, y0, x1, y1`` -> this frame. crop: scale, shift by the
+        crop, truncate, clip to [0, 223], as TS-CAM's and the SAT authors' loaders do.
+        resize: ``int(x * 224 / W)`` per axis and nothing else, as the benchmark's
+        ``resize_bbox`` does (so a box reaching the right edge ends at 224)."""
+        b = np.asarray(boxes, np.float64)
+        if self.kind == "resize":
+            size = np.array([self.width, self.height] * 2, np.float64)
+            return np.floor(b * CROP / size).astype(np.float32)
+        scale = np.array([RESIZE / self.width, RESIZE / self.height] * 2)
+        shift = (RESIZE - CROP) // 2
+        return np.clip(np.floor(b * scale - shift), 0, CROP - 1).astype(np.float32)
+
+    def mask(self, mask: np.ndarray) -> np.ndarray:
+        """A label mask resized nearest-neighbour (any size: the benchmark resizes a
+        mask whose size differs from its image), then cropped in the crop frame."""
+        if self.kind == "resize":
+            return cv2.resize(mask, (CROP, CROP), interpolation=cv2.INTER_NEAREST)
+        return centre_view(resize_square(mask, nearest=True))
+
+    def view(self, img: np.ndarray) -> np.ndarray:
+        """The (224, 224, 3) evaluation view of a decoded image."""
+        if self.kind == "resize":
+            return cv2.resize(img, (CROP, CROP), interpolation=cv2.INTER_LINEAR)
+        return centre_view(resize_square(img))
 
 
 def centre_frame(width: int, height: int) -> Frame:
-    off = (RESIZE - CROP) // 2
-    return Frame(RESIZE / width, RESIZE / height, off, off)
+    return Frame("crop", width, height)
 
 
 def boxes_to_frame(boxes: np.ndarray, f: Frame) -> np.ndarray:
-    """(n, 4) original ``x0, y0, x1, y1`` -> the frame, as TS-CAM's and the SAT
-    authors' loaders do: scale, shift by the crop, truncate, clip to [0, size - 1]."""
-    scale = np.array([f.sx, f.sy, f.sx, f.sy])
-    shift = np.array([f.ox, f.oy, f.ox, f.oy])
-    return np.clip(np.floor(boxes * scale - shift), 0, f.size - 1).astype(np.float32)
+    return f.boxes(boxes)
 
 
 def resize_square(img: np.ndarray, nearest: bool = False) -> np.ndarray:
@@ -90,7 +114,7 @@ def centre_view(big: np.ndarray) -> np.ndarray:
 
 
 def mask_to_frame(mask: np.ndarray, f: Frame) -> np.ndarray:
-    return crop(resize_square(mask, nearest=True), f.ox, f.oy)
+    return f.mask(mask)
 
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:

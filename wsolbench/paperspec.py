@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import PROTOCOL_VERSION
 from .config import RunConfig, build_config, check_value, read_yaml
 from .errors import UserError
 from .registry import DATASETS, METHODS
@@ -130,7 +131,11 @@ class RunIndex:
     def __init__(self, records: list[dict]) -> None:
         self.groups: dict[str, list[dict]] = defaultdict(list)
         self.configs: dict[str, dict[str, Any]] = {}  # each group's config, parsed once
+        # Numbers under another protocol version are never pooled with today's.
+        self.other_protocol = [r for r in records if protocol_version(r) != PROTOCOL_VERSION]
         for r in records:
+            if protocol_version(r) != PROTOCOL_VERSION:
+                continue
             config = _unpooled(_identity(r["config"]))
             key = _match_key(config)
             self.groups[key].append(r)
@@ -147,6 +152,10 @@ class RunIndex:
             if {k: v for k, v in config.items() if k != free} == want:
                 found += self.groups[key]
         return sorted(found, key=lambda r: (str(r["config"][free]), r["seed"]))
+
+
+def protocol_version(record: dict) -> str:
+    return str(record.get("protocol", {}).get("version", "1"))
 
 
 def _identity(config: dict[str, Any]) -> dict[str, Any]:

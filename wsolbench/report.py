@@ -24,11 +24,14 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
     rows = []
     for r in records:
         row = {"run_id": r["run_id"], **{k: r["config"].get(k) for k in SETTINGS}}
+        row["protocol"] = r.get("protocol", {}).get("version")
+        row["frame"] = r.get("protocol", {}).get("frame")
         row["frozen_%"] = r.get("frozen_percent")
         row["thr"] = threshold_text(r["threshold"])
         row.update({label: r["metrics"].get(key) for key, label in METRICS.items()})
         rows.append(row)
-    return pd.DataFrame(rows, columns=["run_id", *SETTINGS, "frozen_%", "thr", *METRICS.values()])
+    columns = ["run_id", *SETTINGS, "protocol", "frame", "frozen_%", "thr", *METRICS.values()]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def render(df: pd.DataFrame, fmt: str) -> str:
@@ -48,6 +51,10 @@ def metrics_table(record: dict) -> str:
     """The per-run summary printed after a run; lines a record lacks are left out."""
     m, t = record["metrics"], record.get("timing")
     rows = [(label, f"{m[key]:.2f}") for key, label in METRICS.items() if key in m]
+    if "maxboxaccv2" in m:
+        at = " / ".join(f"{m[f'maxboxacc_iou{d}']:.2f}" for d in (30, 50, 70))
+        after = [label for label, _ in rows].index(METRICS["maxboxaccv2"]) + 1
+        rows.insert(after, ("MaxBoxAcc at IoU 30 / 50 / 70", at))
     if "iou30" in m:
         rows.append(("IoU>=0.3 / >=0.7 at threshold", f"{m['iou30']:.2f} / {m['iou70']:.2f}"))
     if "baseline_whole_image" in m:

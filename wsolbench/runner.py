@@ -33,11 +33,23 @@ from .trainer import train
 
 PROTOCOL = {
     "version": PROTOCOL_VERSION,
-    "box_rule": "SAT authors: min-max on the grid, bilinear resize, map > t, largest "
-    "8-connected component, box to max+1; IoU +1; GT-known = best IoU >= 0.5",
-    "thresholds": "0.00 to 0.99 step 0.01",
-    "maxboxacc": "WSOL benchmark: largest contour, best threshold per IoU on the test split",
-    "pxap": "WSOL benchmark histograms over the same thresholds",
+    "maps": "the method's grid map resized to the frame (bilinear; bicubic in the resize "
+    "frame, as the benchmark's inference), then min-max scaled to [0, 1]; this map is "
+    "what export-maps writes and every metric below reads",
+    "box_rule": "GT-known / Top-1 / Top-5 Loc, SAT/TS-CAM authors: map min-max scaled "
+    "(+1e-5), foreground = map > t, largest 8-connected component, box to max+1, no "
+    "foreground = whole frame; IoU +1; GT-known = best IoU over GT boxes >= 0.5; one "
+    "threshold of 0.00..0.99 step 0.01, picked as box_threshold_on says",
+    "maxboxacc": "MaxBoxAccV2, WSOL benchmark (multi_contour_eval, multi_iou_eval): uint8 "
+    "map, cv2.threshold at int(t * max) (strictly above) for t in np.arange(0, 1, 0.01), "
+    "EVERY RETR_TREE contour's boundingRect (x, y, x+w, y+h) with x1, y1 clipped to "
+    "W-1, H-1; best IoU over contours and GT boxes; best threshold per IoU 0.3 / 0.5 / "
+    "0.7 on the split scored; their mean",
+    "pxap": "PxAP, WSOL benchmark: histograms of map values at object / background "
+    "pixels, right edges np.arange(0, 1, 0.01) then 1, 2, 3; AP = sum of "
+    "precision[1:] * diff(recall); pIoU = best IoU of the binarised map over those edges",
+    "masks": "WSOL benchmark: each instance mask resized nearest to the frame, grey > 0 "
+    "is object, instances united; ignore = ignore mask minus object, counted for neither",
 }
 
 
@@ -56,7 +68,19 @@ def plan(given: dict[str, Any]) -> Plan:
     cfg = build_config(given, dataset.defaults, method.options)
     if cfg["freeze"] not in PRESETS:
         raise UserError(f"freeze: unknown preset '{cfg['freeze']}' (known: {', '.join(PRESETS)})")
+    check_frame(cfg, dataset)
     return Plan(method, dataset, cfg)
+
+
+def check_frame(cfg: RunConfig, dataset: DatasetPlugin) -> None:
+    """Fill in the dataset's default frame, or refuse one it cannot give."""
+    if cfg["frame"] is None:
+        cfg.values["frame"] = dataset.frames[0]
+    elif cfg["frame"] not in dataset.frames:
+        raise UserError(
+            f"frame: dataset {cfg['dataset']} is evaluated in {' or '.join(dataset.frames)}, "
+            f"not '{cfg['frame']}'"
+        )
 
 
 def pick_device(name: str) -> torch.device:
@@ -130,6 +154,7 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
     torch.manual_seed(cfg["seed"])
     device = pick_device(cfg["device"])
     splits = p.dataset.load(cfg)
+    splits.use_frame(cfg["frame"])
     train_set, kshot_ids = splits.train, None
     if cfg["kshot"] != "full":
         idx = kshot_indices(splits.train.labels, cfg["kshot"], cfg["seed"])
@@ -174,7 +199,7 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
                 model,
                 loader,
                 device,
-                splits.image_size,
+                splits,
                 s,
                 f"eval {name}",
                 keep if name == "test" else None,
@@ -187,7 +212,11 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
             "mode": "evaluate" if cfg["checkpoint"] else "train+evaluate",
             "seed": cfg["seed"],
             "config": cfg.values,
-            "protocol": {**PROTOCOL, "box_threshold_on": cfg["threshold_on"]},
+            "protocol": {
+                **PROTOCOL,
+                "frame": cfg["frame"],
+                "box_threshold_on": cfg["threshold_on"],
+            },
             **summarize(scores["val"], scores["test"], cfg["threshold_on"]),
             "frozen_percent": round(frozen, 2),
             "class_aware": p.method.class_aware,

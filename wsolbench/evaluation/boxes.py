@@ -9,8 +9,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# The benchmark's cam_curve_interval of 0.01; the SAT authors search a sub-range of it.
+# The SAT authors' box thresholds (a sub-range of these in their code), compared with
+# ``m > t`` on float maps.
 THRESHOLDS = np.round(np.arange(0.0, 1.0, 0.01), 2)
+# The WSOL benchmark's ``np.arange(0, 1, cam_curve_interval)`` left unrounded, as its
+# evaluator uses it: 0.35, 0.57, 0.70 and 0.82 sit a hair off, which moves
+# ``int(t * max)`` for some uint8 maxima (e.g. int(0.7000000000000001 * 90) = 63, not
+# 62) and decides which bin a map value of exactly 0.7 falls in.
+BENCHMARK_THRESHOLDS = np.arange(0.0, 1.0, 0.01)
 
 
 def normalize_authors(m: np.ndarray) -> np.ndarray:
@@ -66,23 +72,33 @@ def largest_component_boxes(m: np.ndarray, thresholds: np.ndarray) -> np.ndarray
     return out
 
 
-def contour_boxes(m01: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """WSOL benchmark's rule (MaxBoxAccV2): uint8 map, ``cv2.threshold`` at
-    ``int(t * max)`` (strictly above), largest contour by ``cv2.contourArea``,
-    ``cv2.boundingRect`` -> (x, y, x + w, y + h) with x1, y1 clipped to W - 1, H - 1;
-    no contour -> (0, 0, 0, 0). Returns (T, 4)."""
+def contour_boxes(m01: np.ndarray, thresholds: np.ndarray) -> list[np.ndarray]:
+    """WSOL benchmark's rule for MaxBoxAccV2 (``multi_contour_eval=True``): uint8 map
+    ``(m * 255)`` (from float64, as its loader hands it over), ``cv2.threshold`` at
+    ``int(t * max)`` (strictly above), contours with RETR_TREE (outer and hole
+    borders), and EVERY contour's ``cv2.boundingRect`` -> (x, y, x + w, y + h) with
+    x1, y1 clipped to W - 1, H - 1; no contour -> one box (0, 0, 0, 0). Returns one
+    (n_t, 4) array per threshold."""
     h, w = m01.shape
-    gray = (m01 * 255).astype(np.uint8)
+    gray = (np.asarray(m01, np.float64) * 255).astype(np.uint8)
     top = int(gray.max())
-    out = np.zeros((len(thresholds), 4), np.int64)
-    for i, t in enumerate(thresholds):
+    out = []
+    for t in thresholds:
         _, binary = cv2.threshold(gray, int(t * top), 255, cv2.THRESH_BINARY)
         contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
-        if not contours:
-            continue
-        x, y, bw, bh = cv2.boundingRect(max(contours, key=cv2.contourArea))
-        out[i] = (x, y, min(x + bw, w - 1), min(y + bh, h - 1))
+        rects = np.array([cv2.boundingRect(c) for c in contours], np.int64).reshape(-1, 4)
+        boxes = np.zeros((max(len(rects), 1), 4), np.int64)
+        if len(rects):
+            boxes[:, :2] = rects[:, :2]
+            boxes[:, 2] = np.minimum(rects[:, 0] + rects[:, 2], w - 1)
+            boxes[:, 3] = np.minimum(rects[:, 1] + rects[:, 3], h - 1)
+        out.append(boxes)
     return out
+
+
+def best_contour_iou(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """(T,) the best IoU at each threshold over every contour box and every GT box."""
+    return np.array([box_iou(b, gt).max() for b in contour_boxes(m01, thresholds)])
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data import WSOLSplit
+from ..data import Splits, WSOLSplit
 from ..imagefiles import IGNORE
 from ..method import Method
 from ..models.trunk import ModelOutput, minmax
@@ -70,23 +70,22 @@ class SplitScores:
     def add_image(
         self, m: np.ndarray, gt: np.ndarray, mask: np.ndarray | None, c1: bool, c5: bool
     ) -> np.ndarray | None:
-        """Score one map in the evaluation frame (the exchange map, see frame_maps);
-        returns the best IoU per threshold under the authors' rule (None: no boxes)."""
+        """Score one map in [0, 1] on the evaluation frame (the exchange map, see
+        frame_maps). The benchmark's metrics take it as given, as its evaluator does;
+        the authors' rule min-max scales it first. Returns the best IoU per threshold
+        under the authors' rule (None: no boxes)."""
         iou = self.box.update(m, gt, c1, c5) if self.box is not None else None
-        map01 = normalize_benchmark(m)
         if self.maxbox is not None:
-            self.maxbox.update(map01, gt)
+            self.maxbox.update(m, gt)
         if self.pixel is not None:
-            self.pixel.update(map01, mask == 1, mask == IGNORE)
+            self.pixel.update(m, mask == 1, mask == IGNORE)
         if self.trivial is not None:
             self.trivial.update(gt)
         return iou
 
 
-def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(maps[:, None].float(), size=size, mode="bilinear", align_corners=False)[
-        :, 0
-    ]
+def resize_maps(maps: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
+    return F.interpolate(maps[:, None].float(), size=size, mode=mode, align_corners=False)[:, 0]
 
 
 def grid_maps(method: Method, out: ModelOutput, labels: torch.Tensor) -> torch.Tensor:
@@ -94,11 +93,14 @@ def grid_maps(method: Method, out: ModelOutput, labels: torch.Tensor) -> torch.T
     return minmax(method.localization_maps(out, labels), eps=1e-5)
 
 
-def frame_maps(grid: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """(B, H, W) float32 maps in [0, 1) on the evaluation frame: grid maps, bilinear
-    resize. These are what gets scored and what ``export-maps`` writes, so exported
-    maps score exactly the same."""
-    return resize_maps(grid, size).cpu().numpy()
+def frame_maps(grid: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> np.ndarray:
+    """(B, H, W) float32 maps on the evaluation frame: grid maps resized (``mode``:
+    bilinear as the SAT authors, bicubic as the benchmark's inference), then min-max
+    scaled to [0, 1] per map as the benchmark's inference does. These are what gets
+    scored and what ``export-maps`` writes, so exported maps score exactly the same
+    here and in the benchmark's own evaluator."""
+    frames = resize_maps(grid, size, mode).cpu().numpy()
+    return np.stack([normalize_benchmark(f) for f in frames]) if len(frames) else frames
 
 
 @torch.no_grad()
@@ -107,7 +109,7 @@ def predict(
     model: torch.nn.Module,
     loader: DataLoader,
     device: torch.device,
-    size: tuple[int, int],
+    splits: Splits,
     desc: str,
 ) -> Iterator[tuple[dict, np.ndarray, np.ndarray, np.ndarray]]:
     """Per batch: the batch, class scores (ten-crop softmax mean when the batch has
@@ -122,7 +124,8 @@ def predict(
             logits = model(crops.flatten(0, 1).to(device)).logits.float()
             scores = logits.softmax(-1).view(crops.shape[0], crops.shape[1], -1).mean(1)
         grid = grid_maps(method, out, labels)
-        yield batch, scores.cpu().numpy(), frame_maps(grid, size), grid.float().cpu().numpy()
+        maps = frame_maps(grid, splits.image_size, splits.map_mode)
+        yield batch, scores.cpu().numpy(), maps, grid.float().cpu().numpy()
 
 
 def evaluate_split(
@@ -130,13 +133,14 @@ def evaluate_split(
     model: torch.nn.Module,
     loader: DataLoader,
     device: torch.device,
-    image_size: tuple[int, int],
+    splits: Splits,
     scores: SplitScores,
     desc: str,
     keep: PerImage | None = None,
 ) -> SplitScores:
     """Feed every accumulator; ``keep`` collects per-image results for figures."""
-    for batch, cls_scores, maps, grids in predict(method, model, loader, device, image_size, desc):
+    image_size = splits.image_size
+    for batch, cls_scores, maps, grids in predict(method, model, loader, device, splits, desc):
         c1, c5 = scores.cls.update(cls_scores, batch["label"].numpy())
         masks = batch["mask"].numpy() if "mask" in batch else [None] * len(maps)
         pred = cls_scores.argmax(axis=1)
@@ -151,26 +155,23 @@ def evaluate_split(
 def summarize(val: SplitScores | None, test: SplitScores, threshold_on: str) -> dict:
     """Pick the box threshold on ``threshold_on`` (GT-known Loc, ties to the lowest)
     and report every test metric; MaxBoxAccV2 and PxAP are threshold-free. Metrics a
-    split cannot give (no boxes, no masks, no class scores) are left out."""
+    split cannot give (no boxes, no masks, no class scores, no split to pick the
+    threshold on) are left out."""
     metrics: dict[str, float] = {}
     if test.cls is not None:
         metrics.update(test.cls.result())
     out: dict = {"metrics": metrics, "threshold": None, "curve": None}
     if test.box is not None:
-        test_curves = test.box.curves()
-        pick = val if threshold_on == "val" else test
-        k = int(np.argmax(pick.box.curves()["gt_known"]))
-        keys = ["gt_known", "iou30", "iou70"]
-        keys += ["top1_loc", "top5_loc"] if test.cls is not None else []
-        metrics.update(
-            {f"{key}_loc" if key == "gt_known" else key: float(test_curves[key][k]) for key in keys}
-        )
         metrics.update(test.maxbox.result())
-        out["threshold"] = {"box": float(THRESHOLDS[k]), "picked_on": threshold_on}
+        test_curves = test.box.curves()
         out["curve"] = {
             "thresholds": THRESHOLDS.tolist(),
             "test_gt_known": np.round(test_curves["gt_known"], 4).tolist(),
         }
+        pick = val if threshold_on == "val" else test
+        if pick is not None:
+            metrics.update(_at_threshold(pick, test_curves, test.cls is not None, out))
+            out["threshold"]["picked_on"] = threshold_on
         if val is not None:
             out["curve"]["val_gt_known"] = np.round(val.box.curves()["gt_known"], 4).tolist()
     if test.pixel is not None:
@@ -178,3 +179,11 @@ def summarize(val: SplitScores | None, test: SplitScores, threshold_on: str) -> 
     if test.trivial is not None:
         metrics.update(test.trivial.result())
     return out
+
+
+def _at_threshold(pick: SplitScores, test_curves: dict, classified: bool, out: dict) -> dict:
+    """The authors' metrics on test at the threshold best on ``pick``."""
+    k = int(np.argmax(pick.box.curves()["gt_known"]))
+    out["threshold"] = {"box": float(THRESHOLDS[k])}
+    keys = ["gt_known", "iou30", "iou70"] + (["top1_loc", "top5_loc"] if classified else [])
+    return {f"{key}_loc" if key == "gt_known" else key: float(test_curves[key][k]) for key in keys}

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from .boxes import (
+    BENCHMARK_THRESHOLDS,
     THRESHOLDS,
+    best_contour_iou,
     box_iou,
-    contour_boxes,
     largest_component_boxes,
     normalize_authors,
 )
@@ -84,14 +85,16 @@ class BoxAccuracy(Accumulator):
 
 
 class MaxBoxAccV2(Accumulator):
-    """WSOL benchmark's MaxBoxAccV2 (box from the largest contour)."""
+    """WSOL benchmark's MaxBoxAccV2: a box from every contour at every threshold
+    (``multi_contour_eval``), the best threshold per IoU level 0.3 / 0.5 / 0.7
+    (``multi_iou_eval``), then their mean. Maps are scored as given (in [0, 1])."""
 
-    def __init__(self, thresholds: np.ndarray = THRESHOLDS) -> None:
+    def __init__(self, thresholds: np.ndarray = BENCHMARK_THRESHOLDS) -> None:
         self.thresholds = thresholds
         self.state = {"n": np.zeros(()), "hits": np.zeros((len(IOU_LEVELS), len(thresholds)))}
 
     def update(self, map01: np.ndarray, gt: np.ndarray) -> None:
-        best = box_iou(contour_boxes(map01, self.thresholds), gt).max(axis=1)
+        best = best_contour_iou(map01, gt, self.thresholds)
         self.state["n"] += 1
         self.state["hits"] += best[None, :] >= np.array(IOU_LEVELS)[:, None]
 
@@ -105,26 +108,31 @@ class MaxBoxAccV2(Accumulator):
 
 
 class PixelAP(Accumulator):
-    """PxAP (WSOL benchmark) and pIoU from per-threshold histograms of map values at
-    object and background pixels (ignored pixels excluded)."""
+    """PxAP (WSOL benchmark) and pIoU from histograms of map values at object and
+    background pixels (ignored pixels excluded). Bin right edges are the thresholds
+    followed by 1.0, 2.0, 3.0, as the benchmark's: a value of exactly 1.0 has its own
+    bin [1, 2) and the empty top bin [2, 3] starts the curve at recall 0, so the
+    step made by the highest-scoring pixels counts."""
 
-    def __init__(self, thresholds: np.ndarray = THRESHOLDS) -> None:
-        self.edges = np.append(thresholds, 1.0)
-        t = len(thresholds)
-        self.state = {"fg": np.zeros(t), "bg": np.zeros(t)}
+    def __init__(self, thresholds: np.ndarray = BENCHMARK_THRESHOLDS) -> None:
+        self.edges = np.append(thresholds, [1.0, 2.0, 3.0])
+        bins = len(self.edges) - 1
+        self.state = {"fg": np.zeros(bins), "bg": np.zeros(bins)}
 
     def update(self, map01: np.ndarray, mask: np.ndarray, ignore: np.ndarray | None = None) -> None:
         keep = np.ones(mask.shape, bool) if ignore is None else ~ignore
-        fg, bg = keep & mask, keep & ~mask
-        self.state["fg"] += np.histogram(map01[fg], bins=self.edges)[0]
-        self.state["bg"] += np.histogram(map01[bg], bins=self.edges)[0]
+        values = np.asarray(map01, np.float64)  # the benchmark's loader hands over float64
+        self.state["fg"] += np.histogram(values[keep & mask], bins=self.edges)[0]
+        self.state["bg"] += np.histogram(values[keep & ~mask], bins=self.edges)[0]
 
     def result(self) -> dict[str, float]:
-        # Cumulating from the top bin: tp[i] = object pixels scoring >= the i-th
-        # highest threshold, and likewise fp for background pixels.
+        # From the top bin down: tp[i] = object pixels scoring >= the i-th highest
+        # edge, fp likewise for background pixels; tp[0] = fp[0] = 0.
         tp = np.cumsum(self.state["fg"][::-1])
         fp = np.cumsum(self.state["bg"][::-1])
         total_fg = max(self.state["fg"].sum(), 1.0)
+        # Precision where nothing is predicted is left out of the sum, as the benchmark
+        # does; its recall step is 0 there anyway.
         precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0)
         recall = tp / total_fg
         pxap = float((precision[1:] * np.diff(recall)).sum())
