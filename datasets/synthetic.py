@@ -137,6 +137,7 @@ class Synthetic(DatasetPlugin):
         "lambda": 0.15,
         "loss_delay": 2.0,
         "loss_ramp": 2.0,
+        "frame": "native",
     }
     frames = ("native",)  # 64x64 images scored whole, as drawn
 

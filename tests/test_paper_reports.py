@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
+from wsolbench import PROTOCOL_VERSION
 from wsolbench.cli import main
 from wsolbench.config import build_config
 from wsolbench.evaluation.boxes import THRESHOLDS
@@ -37,6 +38,7 @@ def put(root, metrics: dict, frozen: float = 0.0, curve=None, **given) -> dict:
         "threshold": {"box": 0.5, "picked_on": "val"},
         "curve": curve,
         "frozen_percent": frozen,
+        "protocol": {"version": PROTOCOL_VERSION},
     }
     write_json(root / cfg.run_id / "record.json", record)
     return record
@@ -64,6 +66,20 @@ def test_table_csv_is_exact_and_missing_runs_are_named(tmp_path, capsys):
         "  wsolbench run tscam --dataset cub",
         "  or all at once: wsolbench sweep table4 --dataset cub",
     ]
+
+
+def test_records_of_another_protocol_are_never_pooled(tmp_path, capsys):
+    put(tmp_path, {"piou": 70.0, "pxap": 80.5}, method="sat", seed=0)
+    put(tmp_path, {"piou": 72.0, "pxap": 81.5}, method="sat", seed=1)
+    old = put(tmp_path, {"piou": 1.0, "pxap": 1.0}, method="sat", seed=2)
+    old["protocol"] = {"version": "1"}  # same cell, scored under the old rules
+    write_json(tmp_path / old["run_id"] / "record.json", old)
+    code, out, err = report(capsys, tmp_path, "table4", "--dataset", "cub", "--format", "csv")
+    assert code == 0 and out == (GOLDEN / "table4_cub.csv").read_text()  # seeds 0 and 1 only
+    assert f"1 runs under protocol 1 left out (this is protocol {PROTOCOL_VERSION}" in err
+    code, out, _ = report(capsys, tmp_path, "--format", "csv")  # every run, protocol shown
+    column = [line.split(",")[9] for line in out.splitlines()]
+    assert column[0] == "protocol" and sorted(column[1:]) == ["1", "2", "2"]
 
 
 def _table5(root) -> None:

@@ -85,23 +85,32 @@ def test_openimages_evaluate_only_scores_masks(cli, data, tmp_path):
     assert not {"gt_known_loc", "maxboxaccv2"} & set(rec["metrics"])  # no boxes to score
 
 
-def test_export_then_evaluate_maps_gives_the_same_metrics(cli, data, tmp_path):
-    rc, _, err = cli("run", "sat", "--dataset", "cub", "--data-root", str(data), *TINY)
+@pytest.mark.parametrize("frame", ["crop", "resize"])
+def test_export_then_evaluate_maps_gives_the_same_metrics(cli, data, tmp_path, frame):
+    rc, _, err = cli(
+        "run", "sat", "--dataset", "cub", "--data-root", str(data), "--frame", frame, *TINY
+    )
     assert rc == 0, err
     run = record_of(tmp_path / "results", "sat-cub-")
+    assert run["protocol"]["frame"] == frame and run["config"]["frame"] == frame
     for split in ("val", "test"):
         rc, out, err = cli("export-maps", run["run_id"], "--split", split, "--out", "maps")
         assert rc == 0 and "wrote 6 maps" in out, err
+    manifest = json.loads((tmp_path / "maps" / "manifest.json").read_text())
+    assert manifest["frame"] == frame and manifest["run_id"] == run["run_id"]
+    assert manifest["splits"] == {"val": 6, "test": 6} and manifest["protocol"] == "2"
     some = next((tmp_path / "maps").rglob("*.jpg.npy"))
     m = np.load(some)
-    assert m.shape == (224, 224) and m.dtype == np.float32 and 0 <= m.min() <= m.max() <= 1
+    # What the benchmark's evaluator reads: min-max scaled, 0 and 1 attained.
+    assert m.shape == (224, 224) and m.dtype == np.float32 and m.min() == 0 and m.max() == 1
     rc, _, err = cli(
         "evaluate-maps", "maps", "--dataset", "cub", "--data-root", str(data), "--name", "outside"
     )
     assert rc == 0, err
     maps = record_of(tmp_path / "results", "outside-cub-maps-")
     assert maps["mode"] == "evaluate-maps" and maps["method"] == "outside"
+    assert maps["protocol"]["frame"] == frame  # from the manifest
     shared = set(maps["metrics"])
-    assert {"gt_known_loc", "maxboxaccv2", "pxap", "piou"} <= shared
+    assert {"gt_known_loc", "maxboxaccv2", "maxboxacc_iou70", "pxap", "piou"} <= shared
     assert maps["metrics"] == {k: run["metrics"][k] for k in shared}
     assert maps["threshold"] == run["threshold"]

@@ -33,7 +33,9 @@ def test_record_says_exactly_what_ran(tiny_run):
         "sat_blocks": 3,
         "fused": True,
     }
-    assert rec["protocol"]["version"] == "1" and rec["protocol"]["box_threshold_on"] == "val"
+    assert rec["protocol"]["version"] == "2" and rec["protocol"]["box_threshold_on"] == "val"
+    assert rec["protocol"]["frame"] == "native" == c["frame"]
+    assert "EVERY RETR_TREE contour" in rec["protocol"]["maxboxacc"]
     assert rec["frozen_percent"] == 0.0
     assert rec["environment"]["packages"]["torch"] == torch.__version__.split("+")[0] or rec[
         "environment"

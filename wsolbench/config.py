@@ -109,7 +109,7 @@ FIELDS: dict[str, Field] = {
     "frame": Field(
         _choice("crop", "resize", "native"),
         help="evaluation frame: crop (SAT/TS-CAM authors: resize 256, centre crop 224), "
-        "resize (WSOL benchmark: whole image to 224); default: the dataset's first",
+        "resize (WSOL benchmark: whole image to 224); dataset default",
     ),
     "threshold_on": Field(
         _choice("val", "test"), "val", help="split the box threshold is picked on"
@@ -136,6 +136,7 @@ DATASET_DEFAULTED = (
     "backbone",
     "loss_delay",
     "loss_ramp",
+    "frame",
 )
 
 
@@ -218,7 +219,7 @@ def build_config(
         {k: check_value(k, v) for k, v in given.items() if v is not None and k != "options"}
     )
     values["options"] = resolve_options(given.get("options") or {}, method_options)
-    missing = [n for n in DATASET_DEFAULTED if values[n] is None and n != "pretrained"]
+    missing = [n for n in DATASET_DEFAULTED if values[n] is None and n != "frame"]
     if missing:
         raise UserError(f"dataset gives no default for {', '.join(missing)}; set it explicitly")
     return RunConfig(values)

@@ -83,9 +83,11 @@ class Splits:
 class DatasetPlugin:
     name: ClassVar[str]
     description: ClassVar[str] = ""
-    # Per-dataset recipe: lambda, batch_size, epochs, lr, backbone, loss_delay, loss_ramp.
+    # Per-dataset recipe: lambda, batch_size, epochs, lr, backbone, loss_delay, loss_ramp,
+    # frame.
     defaults: ClassVar[dict[str, Any]] = {}
-    # Evaluation frames the dataset can give (imaging.Frame); the first is the default.
+    # Evaluation frames the dataset can give (imaging.Frame); the first is the default
+    # where ``defaults`` names none.
     frames: ClassVar[tuple[str, ...]] = ("crop", "resize")
 
     def load(self, cfg: RunConfig) -> Splits:

@@ -38,6 +38,7 @@ CUB_RECIPE = {
     "lambda": 0.25,
     "loss_delay": 0.0,
     "loss_ramp": 0.0,
+    "frame": "crop",
 }
 
 

@@ -18,7 +18,7 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from .errors import UserError  # noqa: E402
 from .evaluation.boxes import THRESHOLDS, largest_component_boxes, normalize_authors  # noqa: E402
-from .evaluation.evaluate import resize_maps  # noqa: E402
+from .evaluation.evaluate import frame_maps  # noqa: E402
 from .evaluation.perimage import load  # noqa: E402
 from .runner import plan  # noqa: E402
 from .store import Store, atomic_write  # noqa: E402
@@ -89,9 +89,11 @@ def save_figure(fig: plt.Figure, out: Path) -> Path:
     return out
 
 
-def _panel(ax, image, grid, thr_k, gt_boxes, text) -> matplotlib.image.AxesImage:
+def _panel(ax, image, grid, thr_k, gt_boxes, text, mode) -> matplotlib.image.AxesImage:
+    """One image with its map as scored (``frame_maps``), the box at the run's
+    threshold and the GT boxes."""
     h, w = image.shape[:2]
-    frame = resize_maps(torch.from_numpy(grid.astype(np.float32))[None], (h, w))[0].numpy()
+    frame = frame_maps(torch.from_numpy(grid.astype(np.float32))[None], (h, w), mode)[0]
     ax.imshow(image)
     heat = ax.imshow(frame, cmap="jet", alpha=0.45, vmin=0, vmax=1)
     if thr_k is not None:
@@ -125,7 +127,9 @@ def show(
     if data_root:
         given["data_root"] = data_root
     p = plan(given)
-    test = p.dataset.load(p.cfg).test
+    splits = p.dataset.load(p.cfg)
+    splits.use_frame(p.cfg["frame"])
+    test = splits.test
     cols = len(runs) if len(runs) > 1 else min(len(chosen), 4)
     rows = len(chosen) if len(runs) > 1 else -(-len(chosen) // cols)
     fig, axes = plt.subplots(
@@ -149,7 +153,7 @@ def show(
             text = f"IoU {iou[index]:.2f} · " if iou is not None else ""
             text += f"pred {pred} / true {label}"
             k = run.threshold_index()
-            heat = _panel(ax, image, run.results["maps"][slot], k, gt, text)
+            heat = _panel(ax, image, run.results["maps"][slot], k, gt, text, splits.map_mode)
             if j == 0 and len(runs) > 1:
                 ax.set_title(run.label, fontsize=9)
     fig.legend(
