@@ -1,7 +1,9 @@
 """CUB-200-2011 as distributed: ``images.txt``, ``image_class_labels.txt``,
 ``train_test_split.txt``, ``bounding_boxes.txt``, ``classes.txt``, ``images/``, and
-optionally ``segmentations/`` (Caltech's per-image PNGs; grey > 127, i.e. most
-annotators, counts as bird) for PxAP and pIoU.
+optionally ``segmentations/`` (Caltech's per-image PNGs, grey = share of annotators) for
+PxAP and pIoU, read with the WSOL benchmark's mask rule like every mask: any non-zero
+grey is bird. (The benchmark scores masks on OpenImages only, so it has no CUB rule of
+its own; one rule keeps PxAP comparable across datasets.)
 
 Threshold selection uses the WSOL benchmark's train-fullsup metadata
 (``metadata/val/``, ids relative to ``images/``) when present, otherwise 5 training
