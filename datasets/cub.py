@@ -69,6 +69,7 @@ def read_cub(root: Path) -> tuple[list[Item], list[Item], int]:
 class CUB(DatasetPlugin):
     description = "CUB-200-2011 official folder (boxes; masks from segmentations/)"
     defaults = CUB_RECIPE
+    annotation_files = ("*.txt", "CUB_200_2011/*.txt", "**/metadata/*/*.txt")
 
     def load(self, cfg: RunConfig) -> Splits:
         root = dataset_folder(cfg, "cub")

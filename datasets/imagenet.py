@@ -140,6 +140,13 @@ def read_val(root: Path, classes: dict[str, int]) -> tuple[list[Item], str]:
 class ImageNet(DatasetPlugin):
     description = "ILSVRC-2012 train/ class folders + val boxes (XML, Kaggle CSV, metadata)"
     defaults = {**CUB_RECIPE, "epochs": 5, "batch_size": 512, "lr": 1.5e-5, "lambda": 0.35}
+    annotation_files = (
+        "metadata/*/*.txt",
+        "LOC_val_solution.csv",
+        "val_gt.txt",
+        "val/*.xml",
+        "Annotations/CLS-LOC/val/*.xml",
+    )
 
     def load(self, cfg: RunConfig) -> Splits:
         root = dataset_folder(cfg, "imagenet")

@@ -16,6 +16,7 @@ class OpenImages(DatasetPlugin):
     description = "OpenImages30k, WSOL benchmark metadata with masks (PxAP, pIoU)"
     # The paper gives no OpenImages recipe: ImageNet's lambda, CUB's schedule (ours).
     defaults = {**CUB_RECIPE, "lambda": 0.35}
+    annotation_files = ("metadata/*/*.txt",)
 
     def load(self, cfg: RunConfig) -> Splits:
         return metadata_splits(dataset_folder(cfg, "openimages"))

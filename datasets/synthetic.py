@@ -22,6 +22,7 @@ from wsolbench.registry import register_dataset
 SIZE = 64
 NUM_CLASSES = 6
 SPLIT_SIZES = {"train": 400, "val": 50, "test": 100}  # per class
+GENERATOR_VERSION = "1"  # part of every synthetic run id
 SPLIT_SEEDS = {"train": 1, "val": 2, "test": 3}
 MEAN, STD = 0.5, 0.25
 
@@ -138,8 +139,12 @@ class Synthetic(DatasetPlugin):
         "loss_delay": 2.0,
         "loss_ramp": 2.0,
         "frame": "native",
+        "pretrained": "none",  # the micro trunk has no published weights
     }
     frames = ("native",)  # 64x64 images scored whole, as drawn
+
+    def fingerprint(self, cfg: RunConfig) -> str:
+        return f"generator-{GENERATOR_VERSION}"  # bump when drawing changes an image
 
     def load(self, cfg: RunConfig) -> Splits:
         return Splits(

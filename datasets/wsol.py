@@ -15,6 +15,7 @@ from wsolbench.registry import register_dataset
 class WSOLMetadata(DatasetPlugin):
     description = "your own data as WSOL benchmark metadata (boxes and/or masks)"
     defaults = CUB_RECIPE
+    annotation_files = ("metadata/*/*.txt",)
 
     def load(self, cfg: RunConfig) -> Splits:
         return metadata_splits(dataset_folder(cfg, "wsol"))

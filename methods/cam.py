@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from wsolbench.config import RunConfig
-from wsolbench.losses import cross_entropy_only
+from wsolbench.losses import cross_entropy_only, unused_by_spatial_losses
 from wsolbench.method import Method
 from wsolbench.models.trunk import ModelOutput, WSOLViT, minmax
 from wsolbench.registry import register_method
@@ -34,6 +34,9 @@ class CAM(Method):
     description = "CAM (CVPR 2016) from TS-CAM's conv head on a ViT; the sanity floor"
     paper = "Zhou et al., Learning Deep Features for Discriminative Localization, CVPR 2016"
     class_aware = True
+
+    def unused_settings(self, cfg: RunConfig) -> tuple[str, ...]:
+        return unused_by_spatial_losses(cfg, on=False)
 
     def build(self, cfg: RunConfig, num_classes: int) -> nn.Module:
         return CAMNet(cfg["backbone"], num_classes, cfg["drop_path"])

@@ -29,7 +29,7 @@ from torch import nn
 
 from wsolbench.config import RunConfig
 from wsolbench.errors import UserError
-from wsolbench.losses import spatial_losses
+from wsolbench.losses import spatial_losses, unused_by_spatial_losses
 from wsolbench.method import Method
 from wsolbench.models.attention import block_forward
 from wsolbench.models.trunk import ModelOutput, WSOLViT
@@ -100,6 +100,9 @@ class SAT(Method):
         "sat_blocks": 3,
         "fused": True,
     }
+
+    def unused_settings(self, cfg: RunConfig) -> tuple[str, ...]:
+        return unused_by_spatial_losses(cfg)
 
     def build(self, cfg: RunConfig, num_classes: int) -> nn.Module:
         o = cfg.options

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from wsolbench.config import RunConfig
-from wsolbench.losses import cross_entropy_only, spatial_losses
+from wsolbench.losses import cross_entropy_only, spatial_losses, unused_by_spatial_losses
 from wsolbench.method import Method
 from wsolbench.models.attention import block_forward
 from wsolbench.models.trunk import ModelOutput, WSOLViT, minmax
@@ -48,6 +48,9 @@ class TSCAM(Method):
     paper = "Gao et al., TS-CAM, ICCV 2021"
     class_aware = True
     options = {"spatial_losses": False}
+
+    def unused_settings(self, cfg: RunConfig) -> tuple[str, ...]:
+        return unused_by_spatial_losses(cfg, on=cfg.options["spatial_losses"])
 
     def build(self, cfg: RunConfig, num_classes: int) -> nn.Module:
         return TSCAMNet(cfg["backbone"], num_classes, cfg["drop_path"])

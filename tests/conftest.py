@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import os
+
+# No test reaches the Hugging Face hub: weights come from caches the tests write.
+os.environ["HF_HUB_OFFLINE"] = "1"
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +48,14 @@ MICRO_RECIPE = {
 def micro_config(method: str = "sat", **given) -> RunConfig:
     """A run config on the small synthetic backbone, without loading any data."""
     return build_config({"method": method, **given}, MICRO_RECIPE, METHODS.get(method).options)
+
+
+@pytest.fixture
+def empty_datasets(tmp_path, monkeypatch):
+    """WSOLBENCH_DATA with an empty folder per real dataset: enough to plan runs (the
+    annotation digest of no files), never to load them."""
+    root = tmp_path / "empty-data"
+    for name in ("cub", "imagenet", "openimages", "wsol"):
+        (root / name).mkdir(parents=True)
+    monkeypatch.setenv("WSOLBENCH_DATA", str(root))
+    return root

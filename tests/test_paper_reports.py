@@ -4,6 +4,7 @@ named with the commands that make them."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,9 @@ from matplotlib.image import imread
 
 from wsolbench import PROTOCOL_VERSION
 from wsolbench.cli import main
-from wsolbench.config import build_config
 from wsolbench.evaluation.boxes import THRESHOLDS
 from wsolbench.paperspec import PAPER, RunIndex, cell_config, load_specs, paper_numbers
-from wsolbench.registry import DATASETS, METHODS
+from wsolbench.runner import configure
 from wsolbench.store import Store, write_json
 from wsolbench.sweepfile import load_sweep
 from wsolbench.tables import build_table
@@ -25,9 +25,8 @@ from wsolbench.tables import build_table
 def put(root, metrics: dict, frozen: float = 0.0, curve=None, **given) -> dict:
     """Write a finished run's record as the runner would, for ``given`` settings."""
     given.setdefault("dataset", "cub")
-    cfg = build_config(
-        given, DATASETS.get(given["dataset"]).defaults, METHODS.get(given["method"]).options
-    )
+    given.setdefault("weights_sha256", "none")  # what runner.plan records for no weights
+    _, _, cfg = configure(given)
     record = {
         "run_id": cfg.run_id,
         "method": cfg["method"],
@@ -65,6 +64,7 @@ def test_table_csv_is_exact_and_missing_runs_are_named(tmp_path, capsys):
         "1 runs missing (shown as —); to make them:",
         "  wsolbench run tscam --dataset cub",
         "  or all at once: wsolbench sweep table4 --dataset cub",
+        "starting weights (sha256): none (from scratch)",
     ]
 
 
@@ -228,10 +228,11 @@ def test_paper_numbers_match_the_specs():
 
 
 @pytest.mark.parametrize("name", [n for n, s in load_specs().items()])
-def test_builtin_sweep_makes_every_cell_of_its_spec(name):
+def test_builtin_sweep_makes_every_cell_of_its_spec(name, empty_datasets):
     spec = load_specs()[name]
     for ds in spec.datasets:
-        made = {_key(p.cfg.identity()) for p in load_sweep(spec.sweep, {"dataset": ds}).runs}
+        runs = load_sweep(spec.sweep, {"dataset": ds, "pretrained": "none"}).runs
+        made = {_key(p.cfg.identity()) for p in runs}
         for row in spec.rows or [None]:
             if row is not None and row.paper_only:
                 continue
@@ -245,25 +246,33 @@ def test_builtin_sweep_makes_every_cell_of_its_spec(name):
 
 
 def _key(identity: dict) -> str:
-    return str(sorted((k, str(v)) for k, v in identity.items() if k != "seed"))
+    pooled = ("seed", "weights_sha256", "data_sha256")
+    return str(sorted((k, str(v)) for k, v in identity.items() if k not in pooled))
 
 
-def test_grid_list_and_per_dataset_scale_down_fig4_and_fig8():
+def test_grid_list_and_per_dataset_scale_down_fig4_and_fig8(empty_datasets):
     fig4 = load_sweep("fig4", {"dataset": "synthetic"})
     pairs = [(p.cfg["lambda"], p.cfg["batch_size"]) for p in fig4.runs]
     # lambda 0.15 with batch 64 is the synthetic default, made once for both panels
     assert pairs == [(0.05, 64), (0.1, 64), (0.15, 64), (0.25, 64), (0.35, 64),
                      (0.15, 16), (0.15, 32), (0.15, 128)]  # fmt: skip
-    assert len(load_sweep("fig8").runs) == 2 * 2 * 5 * 10
+    assert len(load_sweep("fig8", {"pretrained": "none"}).runs) == 2 * 2 * 5 * 10
     small = load_sweep("fig8", {"dataset": "synthetic"}).runs
     assert len(small) == 2 * 5 * 3 and {p.cfg["seed"] for p in small} == {0, 1, 2}
 
 
-def test_pretrained_weights_reach_every_run_and_are_pooled_in_tables(tmp_path):
-    (run,) = load_sweep("table7", {"dataset": "cub", "pretrained": "deit_s.pth"}).runs
-    assert run.cfg["pretrained"] == "deit_s.pth"
-    put(tmp_path, {"gt_known_loc": 90.0}, method="sat", pretrained="deit_s.pth")
-
-    long = build_table(load_specs()["table7"], RunIndex(Store(tmp_path).records())).long
+def test_runs_from_different_weights_are_never_pooled(tmp_path, empty_datasets):
+    weights = tmp_path / "deit_s.pth"
+    weights.write_bytes(b"weights")
+    (run,) = load_sweep("table7", {"dataset": "cub", "pretrained": str(weights)}).runs
+    assert run.cfg["pretrained"] == str(weights)
+    assert run.cfg["weights_sha256"] == hashlib.sha256(b"weights").hexdigest()
+    store = tmp_path / "store"
+    put(store, {"gt_known_loc": 90.0}, method="sat", seed=0, weights_sha256="a" * 64)
+    put(store, {"gt_known_loc": 92.0}, method="sat", seed=1, weights_sha256="a" * 64)
+    put(store, {"gt_known_loc": 10.0}, method="sat", seed=2, weights_sha256="b" * 64)
+    index = RunIndex(Store(store).records())
+    long = build_table(load_specs()["table7"], index).long
     ours = long[(long.source == "ours") & (long.column == "gt_known_loc")]
-    assert list(ours.value) == [90.0]
+    assert list(ours.value) == [91.0]  # seeds 0 and 1; seed 2 started elsewhere
+    assert index.weights_used == {"a" * 64} and index.weights_left_out == {"b" * 64}

@@ -36,8 +36,8 @@ def test_grid_expands_to_every_combination_with_stable_ids(tmp_path):
     assert not {p.cfg.run_id for p in changed.runs} & {p.cfg.run_id for p in sweep.runs}
 
 
-def test_dataset_override_and_no_grid(tmp_path):
-    sweep = load_sweep(write(tmp_path, "method: sat\n"), {"dataset": "cub"})
+def test_dataset_override_and_no_grid(tmp_path, empty_datasets):
+    sweep = load_sweep(write(tmp_path, "method: sat\n"), {"dataset": "cub", "pretrained": "none"})
     assert [p.cfg["dataset"] for p in sweep.runs] == ["cub"]
     assert sweep.runs[0].cfg["epochs"] == 30  # CUB recipe of the authors, from the plugin
 

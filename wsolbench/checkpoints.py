@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import torch
+from timm.layers import resample_abs_pos_embed
 from torch import nn
 
 from .errors import UserError
@@ -32,13 +34,18 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def load_pretrained(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
-    """Load a DeiT/timm checkpoint where names and shapes match; the classifier is
-    dropped. Returns what was not loaded, for the run record."""
-    given = {
-        k: v for k, v in read_state_dict(path).items() if not k.startswith(CLASSIFIER_PREFIXES)
-    }
+def load_pretrained(model: nn.Module, path: str | Path) -> dict[str, Any]:
+    """Load a DeiT/timm checkpoint file where names match (see ``load_state``)."""
+    return load_state(model, read_state_dict(path), str(path))
+
+
+def load_state(model: nn.Module, given: dict[str, torch.Tensor], source: str) -> dict[str, Any]:
+    """Load tensors where names and shapes match; the classifier is dropped; a position
+    embedding made for another patch grid is resampled to the model's with timm's own
+    function. Returns what was (not) loaded, for the run record."""
+    given = {k: v for k, v in given.items() if not k.startswith(CLASSIFIER_PREFIXES)}
     own = model.state_dict()
+    resampled = _resample_pos_embed(model, given, own)
     take = {k: v for k, v in given.items() if k in own and own[k].shape == v.shape}
     mismatched = [
         f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
@@ -47,15 +54,29 @@ def load_pretrained(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
     ]
     if not take:
         first = mismatched[0] if mismatched else "no parameter name in common"
-        raise UserError(f"{path}: does not fit the model (first mismatch: {first})")
+        raise UserError(f"{source}: does not fit the model (first mismatch: {first})")
     model.load_state_dict(take, strict=False)
     return {
-        "file": str(path),
+        "file": source,
         "loaded": len(take),
         "missing": sorted(k for k in own if k not in take),
         "unexpected": sorted(k for k in given if k not in own),
         "mismatched": mismatched,
+        "resampled": resampled,
     }
+
+
+def _resample_pos_embed(model: nn.Module, given: dict, own: dict) -> list[str]:
+    """``pos_embed`` of another grid -> the model's grid (class token kept as is)."""
+    old, new = given.get("pos_embed"), own.get("pos_embed")
+    grid = getattr(model, "grid", None)
+    if old is None or new is None or grid is None or old.shape == new.shape:
+        return []
+    if old.ndim != 3 or old.shape[-1] != new.shape[-1]:
+        return []  # another width: a real mismatch, reported as such
+    prefix = old.shape[1] - int(round((old.shape[1] - 1) ** 0.5)) ** 2
+    given["pos_embed"] = resample_abs_pos_embed(old, list(grid), num_prefix_tokens=prefix)
+    return [f"pos_embed: {tuple(old.shape)} -> {tuple(given['pos_embed'].shape)}"]
 
 
 def load_checkpoint(model: nn.Module, path: str | Path, key_map: dict[str, str | None]) -> None:

@@ -30,6 +30,7 @@ from .store import Store, atomic_write
 from .sweep import EXECUTORS, IN_FLIGHT, collect_frame, state_frame, status, submit, wait
 from .sweepfile import load_sweep
 from .tables import build_table, render_table
+from .weights import cache_dir, cached_weights, resolve
 
 FIGURES = {"fig5": fig5, "fig6": fig6}
 
@@ -65,23 +66,22 @@ class Parser(argparse.ArgumentParser):
 
 
 def _method_option_flags(p: argparse.ArgumentParser) -> None:
-    """Every registered method's options as flags: ``--no-x`` for options that are
-    on by default, ``--x`` for those off by default, ``--x VALUE`` otherwise."""
-    seen: dict[str, Any] = {}
+    """Every registered method's options as flags, one per name: ``--x / --no-x`` for
+    switches (so a name shared by methods with different defaults works for each),
+    ``--x VALUE`` otherwise. Unset flags leave each method's own default."""
+    owners: dict[str, list[str]] = {}
+    kinds: dict[str, Any] = {}
     for name in METHODS.names():
         for key, default in METHODS.get(name).options.items():
-            if key in seen:
-                continue
-            seen[key] = default
-            flag = key.replace("_", "-")
-            if isinstance(default, bool):
-                name_flag = f"--no-{flag}" if default else f"--{flag}"
-                kind = {"action": "store_false" if default else "store_true"}
-                text = f"[{name}] turn {'off' if default else 'on'} {key}"
-            else:
-                name_flag, kind = f"--{flag}", {"type": type(default), "metavar": key.upper()}
-                text = f"[{name}] {key} (default {default})"
-            p.add_argument(name_flag, dest=f"opt:{key}", default=None, help=text, **kind)
+            owners.setdefault(key, []).append(f"{name}: {default}")
+            kinds.setdefault(key, type(default))
+    for key, who in owners.items():
+        flag, text = key.replace("_", "-"), f"{key} (default {'; '.join(who)})"
+        if kinds[key] is bool:
+            kind = {"action": argparse.BooleanOptionalAction}
+        else:
+            kind = {"type": kinds[key], "metavar": key.upper()}
+        p.add_argument(f"--{flag}", dest=f"opt:{key}", default=None, help=text, **kind)
 
 
 def _run_flags(p: argparse.ArgumentParser) -> None:
@@ -150,6 +150,10 @@ def build_parser() -> Parser:
 
     sub.add_parser("list", help="list methods, datasets and freeze presets")
 
+    wts = sub.add_parser("weights", help="hub weights in the Hugging Face cache")
+    wts.add_argument("action", choices=("fetch", "list"))
+    wts.add_argument("backbones", nargs="*", metavar="NAME", help="fetch: timm model names")
+
     bench = sub.add_parser("bench", help="speed and memory benchmarks, side by side")
     bench.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], help="default: all")
     bench.add_argument("--images", type=int, default=1000, help="maps for `stream`")
@@ -182,7 +186,7 @@ def build_parser() -> Parser:
     sw.add_argument("--wait", action="store_true", help="slurm: wait for the array to finish")
     sw.add_argument("--parallelism", type=int, help="local: runs at once (default: CPUs/task)")
     sw.add_argument("--dataset", help="run the sweep's grid on this dataset instead")
-    sw.add_argument("--pretrained", help="start every run from this DeiT/timm checkpoint")
+    sw.add_argument("--pretrained", help="hub, none or a checkpoint FILE for every run")
     sw.add_argument("--format", choices=FORMATS, default="md", help="collect: table format")
     sw.add_argument("--out", help="collect: write the table to this file")
     sw.add_argument("--results", help="results store folder (default ./results)")
@@ -220,7 +224,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         given["checkpoint"] = args.checkpoint
         given["checkpoint_sha256"] = file_digest(args.checkpoint)
     store = Store(results_root(args.results))
-    record, ran = execute(plan(given), store, force=args.force)
+    p = plan(given)
+    if p.weights.source == "none" and not p.cfg["checkpoint"] and p.cfg["dataset"] != "synthetic":
+        print("wsolbench: note: --pretrained none: training from scratch", file=sys.stderr)
+    record, ran = execute(p, store, force=args.force)
     _print_record(record, ran, store)
     return 0
 
@@ -277,6 +284,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     names = args.names or list(BENCHMARKS)
     options = {"profile": args.profile, "batch": args.batch, "device": args.device}
     print(run_benchmarks(names, args.images, **options))
+    return 0
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        rows = cached_weights()
+        print(tabulate(rows, headers=["model", "file", "MB", "sha256"], tablefmt="github"))
+        print(f"cache: {cache_dir()}")
+        return 0
+    if not args.backbones:
+        raise UserError("weights fetch: name the backbones (timm model names)")
+    for name in args.backbones:
+        w = resolve("hub", name)
+        print(f"{name}: {w.repo} @ {w.revision} -> {w.path} (sha256 {w.sha256})")
     return 0
 
 
@@ -401,7 +422,22 @@ def _paper_report(args: argparse.Namespace) -> int:
         missing = draw_figure(spec, index, datasets, out.with_suffix(f".{fmt}"))
         print(f"wrote {out.with_suffix(f'.{fmt}')}")
     _print_missing(spec, missing, datasets)
+    _print_weights(index)
     return 0
+
+
+def _print_weights(index: RunIndex) -> None:
+    """Which starting weights the table's cells used, and which runs it left out."""
+    if index.data_left_out:
+        print(f"{index.data_left_out} runs on other data left out", file=sys.stderr)
+    names = {"none": "none (from scratch)", "None": "not recorded (older run)"}
+    for label, digests in (
+        ("starting weights (sha256)", index.weights_used),
+        ("runs from other weights left out (sha256)", index.weights_left_out),
+    ):
+        if digests:
+            text = ", ".join(names.get(d, d[:12]) for d in sorted(digests))
+            print(f"{label}: {text}", file=sys.stderr)
 
 
 def _print_missing(spec: Spec, missing: list[dict], datasets: list[str]) -> None:
@@ -425,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
             "export-maps": cmd_export_maps,
             "evaluate-maps": cmd_evaluate_maps,
             "list": cmd_list,
+            "weights": cmd_weights,
             "report": cmd_report,
             "bench": cmd_bench,
             "show": cmd_show,

@@ -101,7 +101,18 @@ FIELDS: dict[str, Field] = {
     "drop_path": Field(number_in(0.0, 1.0), 0.1, help="stochastic depth rate"),
     "schedule": Field(_choice("constant", "cosine"), "constant", help="learning-rate schedule"),
     "backbone": Field(non_empty_str, help="timm model name (dataset default)"),
-    "pretrained": Field(non_empty_str, help="DeiT/timm checkpoint file to start from"),
+    "pretrained": Field(
+        non_empty_str,
+        identity=False,  # the path is for people; weights_sha256 is the identity
+        help="starting weights: hub (the backbone's ImageNet weights from timm's hub), "
+        "none (from scratch) or a checkpoint FILE; dataset default",
+    ),
+    "data_sha256": Field(
+        non_empty_str, None, help="digest of the dataset's annotation files (set when planned)"
+    ),
+    "weights_sha256": Field(
+        non_empty_str, None, help="sha256 of the starting weights read (set when planned)"
+    ),
     "loss_delay": Field(
         number_in(0.0), help="epochs before spatial losses start (dataset default)"
     ),
@@ -137,7 +148,12 @@ DATASET_DEFAULTED = (
     "loss_delay",
     "loss_ramp",
     "frame",
+    "pretrained",
 )
+
+
+# Filled in by ``runner.plan`` where a dataset gives no default: its first frame; none.
+OPTIONAL_DEFAULTS = ("frame", "pretrained")
 
 
 def check_value(name: str, value: Any, source: str | None = None) -> Any:
@@ -219,7 +235,7 @@ def build_config(
         {k: check_value(k, v) for k, v in given.items() if v is not None and k != "options"}
     )
     values["options"] = resolve_options(given.get("options") or {}, method_options)
-    missing = [n for n in DATASET_DEFAULTED if values[n] is None and n != "frame"]
+    missing = [n for n in DATASET_DEFAULTED if values[n] is None and n not in OPTIONAL_DEFAULTS]
     if missing:
         raise UserError(f"dataset gives no default for {', '.join(missing)}; set it explicitly")
     return RunConfig(values)

@@ -90,8 +90,19 @@ class DatasetPlugin:
     # where ``defaults`` names none.
     frames: ClassVar[tuple[str, ...]] = ("crop", "resize")
 
+    # Annotation and split files (globs under the dataset folder) whose content is part
+    # of a run's identity; never the images.
+    annotation_files: ClassVar[tuple[str, ...]] = ()
+
     def load(self, cfg: RunConfig) -> Splits:
         raise NotImplementedError
+
+    def fingerprint(self, cfg: RunConfig) -> str:
+        """A digest of the data a run reads, for its identity: two datasets in two data
+        folders are two runs. File datasets hash their annotation files."""
+        from .imagefiles import dataset_folder, files_digest
+
+        return files_digest(dataset_folder(cfg, self.name), self.annotation_files)
 
 
 def collate(items: list[dict]) -> dict[str, Any]:

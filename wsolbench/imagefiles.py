@@ -3,6 +3,8 @@ lives, checks of every listed file before a run starts, and per-item decoding.""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -39,7 +41,25 @@ CUB_RECIPE = {
     "loss_delay": 0.0,
     "loss_ramp": 0.0,
     "frame": "crop",
+    "pretrained": "hub",  # every result in the paper fine-tunes ImageNet weights
 }
+
+
+def files_digest(root: Path, patterns: tuple[str, ...]) -> str:
+    """sha256 over the relative path and content digest of every file matching
+    ``patterns`` under ``root`` (each file hashed once per size and mtime)."""
+    digest = hashlib.sha256()
+    files = sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()})
+    for path in files:
+        st = path.stat()
+        content = _file_sha256(str(path), st.st_size, st.st_mtime_ns)
+        digest.update(f"{path.relative_to(root)}\0{content}\n".encode())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def dataset_folder(cfg: RunConfig, name: str) -> Path:

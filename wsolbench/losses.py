@@ -42,6 +42,18 @@ def normalization_loss(maps: torch.Tensor, gaussian: bool = True) -> torch.Tenso
     return (m * (1 - m)).mean()
 
 
+SPATIAL_SETTINGS = ("lambda", "loss_delay", "loss_ramp")
+
+
+def unused_by_spatial_losses(cfg: RunConfig, on: bool = True) -> tuple[str, ...]:
+    """What ``spatial_losses`` does not read under ``cfg``'s options (all of it when
+    the method trains without them, ``on=False``)."""
+    area = on and cfg.options.get("area_loss", True)
+    norm = on and cfg.options.get("norm_loss", True)
+    unused = () if area else ("lambda",)
+    return unused + (() if area or norm else ("loss_delay", "loss_ramp"))
+
+
 def spatial_losses(
     out: ModelOutput, labels: torch.Tensor, cfg: RunConfig, spatial_weight: float
 ) -> tuple[torch.Tensor, dict[str, float]]:

@@ -30,6 +30,11 @@ class Method:
     # Names in published checkpoints -> this network's names (None: drop the tensor).
     checkpoint_keys: ClassVar[dict[str, str | None]] = {}
 
+    def unused_settings(self, cfg: RunConfig) -> tuple[str, ...]:
+        """Run settings this method ignores under ``cfg`` (e.g. ``lambda`` without an
+        area loss): left out of its run id, so a sweep over them trains it once."""
+        return ()
+
     def build(self, cfg: RunConfig, num_classes: int) -> nn.Module:
         """Return the network; its forward maps images to a ModelOutput."""
         raise NotImplementedError

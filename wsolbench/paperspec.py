@@ -5,7 +5,9 @@ needs in a results store.
 A cell's runs are found by config, not by name: the cell's settings are completed
 with the dataset's and method's defaults exactly as ``wsolbench run`` would, and a
 record matches when its identity equals that config on everything but the seed
-(seeds are pooled into mean, sd and n) and the pretrained file's path."""
+(seeds are pooled into mean, sd and n) and the starting weights. Runs started from
+different weights are never pooled: a cell takes the weights most of its runs used
+(``RunIndex.weights_used`` / ``weights_left_out`` say which)."""
 
 from __future__ import annotations
 
@@ -18,12 +20,12 @@ from typing import Any
 import pandas as pd
 
 from . import PROTOCOL_VERSION
-from .config import RunConfig, build_config, check_value, read_yaml
+from .config import RunConfig, check_value, read_yaml
 from .errors import UserError
-from .registry import DATASETS, METHODS
+from .registry import METHODS
 
 PAPER = Path(__file__).resolve().parent / "paper"
-POOLED = ("seed", "pretrained")
+POOLED = ("seed", "pretrained", "weights_sha256", "data_sha256")
 DATASET_NAMES = {
     "cub": "CUB-200",
     "imagenet": "ImageNet",
@@ -120,9 +122,9 @@ def _match_key(values: dict[str, Any]) -> str:
 
 def cell_config(given: dict[str, Any]) -> dict[str, Any]:
     """The identity a run made from ``given`` would have (``wsolbench run`` defaults)."""
-    dataset = DATASETS.get(given["dataset"])
-    method = METHODS.get(given["method"])
-    return build_config(given, dataset.defaults, method.options).identity()
+    from .runner import configure  # the runner's own completion of a config
+
+    return configure(given)[2].identity()
 
 
 class RunIndex:
@@ -133,6 +135,9 @@ class RunIndex:
         self.configs: dict[str, dict[str, Any]] = {}  # each group's config, parsed once
         # Numbers under another protocol version are never pooled with today's.
         self.other_protocol = [r for r in records if protocol_version(r) != PROTOCOL_VERSION]
+        self.weights_used: set[str] = set()  # sha256 of the weights the cells found used
+        self.weights_left_out: set[str] = set()
+        self.data_left_out = 0  # runs of the same cell on other data (another folder)
         for r in records:
             if protocol_version(r) != PROTOCOL_VERSION:
                 continue
@@ -145,13 +150,30 @@ class RunIndex:
         """Records for ``given``; with ``free``, that setting may take any value."""
         want = _unpooled(cell_config(given))
         if free is None:
-            return sorted(self.groups.get(_match_key(want), []), key=lambda r: r["seed"])
+            found = self.groups.get(_match_key(want), [])
+            return sorted(self._one_weights(found), key=lambda r: r["seed"])
         want.pop(free, None)
         found = []
         for key, config in self.configs.items():
             if {k: v for k, v in config.items() if k != free} == want:
                 found += self.groups[key]
+        found = self._one_weights(found)
         return sorted(found, key=lambda r: (str(r["config"][free]), r["seed"]))
+
+    def _one_weights(self, found: list[dict]) -> list[dict]:
+        """The runs of the starting weights and data most of ``found`` used (ties: the
+        first digests in order), so that one cell never mixes weights or data."""
+        groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        for r in found:
+            c = r["config"]
+            groups[(str(c.get("weights_sha256")), str(c.get("data_sha256")))].append(r)
+        if not groups:
+            return []
+        pick = max(sorted(groups), key=lambda k: len(groups[k]))
+        self.weights_used.add(pick[0])
+        self.weights_left_out.update(w for w, d in groups if w != pick[0])
+        self.data_left_out += sum(len(g) for k, g in groups.items() if k[1] != pick[1])
+        return groups[pick]
 
 
 def protocol_version(record: dict) -> str:

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import PROTOCOL_VERSION
-from .checkpoints import load_checkpoint, load_pretrained
+from .checkpoints import load_checkpoint
 from .config import RunConfig, build_config
 from .data import DatasetPlugin, Splits, collate
 from .environment import environment
@@ -30,6 +30,7 @@ from .method import Method
 from .registry import DATASETS, METHODS
 from .store import Store, save_torch, write_json
 from .trainer import train
+from .weights import Weights, load_weights, resolve
 
 PROTOCOL = {
     "version": PROTOCOL_VERSION,
@@ -58,9 +59,21 @@ class Plan:
     method: Method
     dataset: DatasetPlugin
     cfg: RunConfig
+    weights: Weights
 
 
-def plan(given: dict[str, Any]) -> Plan:
+def plan(given: dict[str, Any], cached_only: bool = False) -> Plan:
+    """Check a run's settings and resolve its weights (``cached_only``: never download,
+    as in a sweep task, whose weights the submitting machine resolved)."""
+    method, dataset, cfg = configure(given)
+    cfg.values["data_sha256"] = dataset.fingerprint(cfg)
+    return Plan(method, dataset, cfg, plan_weights(cfg, cached_only))
+
+
+def configure(given: dict[str, Any]) -> tuple[Method, DatasetPlugin, RunConfig]:
+    """The run's full config, as every run id and every table cell sees it: defaults
+    filled in, checked, and the settings the method does not use cleared (so that
+    they are neither in its id nor shown for it)."""
     if not given.get("method"):
         raise UserError("no method given (see `wsolbench list`)")
     method = METHODS.get(given["method"])()
@@ -69,7 +82,21 @@ def plan(given: dict[str, Any]) -> Plan:
     if cfg["freeze"] not in PRESETS:
         raise UserError(f"freeze: unknown preset '{cfg['freeze']}' (known: {', '.join(PRESETS)})")
     check_frame(cfg, dataset)
-    return Plan(method, dataset, cfg)
+    for name in method.unused_settings(cfg):
+        cfg.values[name] = None
+    return method, dataset, cfg
+
+
+def plan_weights(cfg: RunConfig, cached_only: bool = False) -> Weights:
+    """Resolve the starting weights (finding or fetching the hub file) and put their
+    sha256 into the run's identity. Evaluating a checkpoint starts from nothing."""
+    if cfg["pretrained"] is None or cfg["checkpoint"]:
+        cfg.values["pretrained"] = cfg["pretrained"] or "none"
+        weights = Weights("none")
+    else:
+        weights = resolve(cfg["pretrained"], cfg["backbone"], cached_only)
+    cfg.values["weights_sha256"] = weights.sha256
+    return weights
 
 
 def check_frame(cfg: RunConfig, dataset: DatasetPlugin) -> None:
@@ -160,7 +187,7 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
         idx = kshot_indices(splits.train.labels, cfg["kshot"], cfg["seed"])
         train_set, kshot_ids = Subset(splits.train, idx), [splits.train.image_ids[i] for i in idx]
     model = p.method.build(cfg, splits.num_classes)
-    pretrained = load_pretrained(model, cfg["pretrained"]) if cfg["pretrained"] else None
+    pretrained = load_weights(model, p.weights, cfg["backbone"])
     if cfg["checkpoint"]:
         load_checkpoint(model, cfg["checkpoint"], p.method.checkpoint_keys)
     frozen = apply_freeze(model, cfg["freeze"], len(model.blocks))

@@ -126,7 +126,7 @@ def show(
     given = dict(first.record["config"])
     if data_root:
         given["data_root"] = data_root
-    p = plan(given)
+    p = plan({**given, "pretrained": "none"})  # only the data is needed here
     splits = p.dataset.load(p.cfg)
     splits.use_frame(p.cfg["frame"])
     test = splits.test

@@ -52,7 +52,7 @@ class RunTask(submitit.helpers.Checkpointable):
 
     def __call__(self, config: dict[str, Any], results: str, threads: int) -> str:
         torch.set_num_threads(threads)  # the task's CPUs, whatever the node has
-        p = plan(config)
+        p = plan(config, cached_only=True)  # weights were resolved before submitting
         store = Store(results)
         try:
             execute(p, store)

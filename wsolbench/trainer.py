@@ -79,7 +79,9 @@ def train(
             dynamic_ncols=True,
         )
         for i, batch in enumerate(bar):
-            w = spatial_weight(epoch + i / steps, cfg["loss_delay"], cfg["loss_ramp"])
+            # None: the method uses no spatial loss, so the weight is never read.
+            delay, ramp = cfg["loss_delay"] or 0.0, cfg["loss_ramp"] or 0.0
+            w = spatial_weight(epoch + i / steps, delay, ramp)
             out = model(batch["image"].to(device))
             loss, parts = method.loss(out, batch["label"].to(device), cfg, w)
             opt.zero_grad(set_to_none=True)

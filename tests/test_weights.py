@@ -1,0 +1,129 @@
+"""Starting weights: ``hub`` through a real huggingface_hub cache layout written here
+(``HF_HUB_OFFLINE=1``, no network), ``none``, and files; the run id follows the
+weights' content, not their path."""
+
+import hashlib
+import json
+import shutil
+
+import pytest
+import timm
+import torch
+from miniature import make_cub
+from safetensors.torch import save_file
+
+from wsolbench.checkpoints import load_pretrained
+from wsolbench.registry import METHODS
+from wsolbench.runner import plan
+from wsolbench.weights import hub_file
+
+BACKBONE = "vit_tiny_patch16_224"  # DeiT-T's shape: 5.7M parameters, written here at random
+REPO = "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k"
+REVISION = "0123456789abcdef0123456789abcdef01234567"
+TINY = ["--backbone", BACKBONE, "--epochs", "1", "--batch-size", "4"]
+
+
+def write_hub_cache(home, seed: int = 0):
+    """huggingface_hub's own layout: models--timm--<name>.<tag>/snapshots/<rev>/ with
+    refs/main naming the revision."""
+    repo = home / "hub" / ("models--" + REPO.replace("/", "--"))
+    snap = repo / "snapshots" / REVISION
+    snap.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(REVISION)
+    torch.manual_seed(seed)
+    state = timm.create_model(BACKBONE, pretrained=False).state_dict()
+    save_file({k: v.contiguous() for k, v in state.items()}, str(snap / "model.safetensors"))
+    return snap / "model.safetensors", state
+
+
+@pytest.fixture
+def cub(tmp_path):
+    return make_cub(tmp_path / "data")
+
+
+def env_for(home):
+    return {"HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+
+
+def test_hub_weights_load_through_timm_from_the_cache(cli, tmp_path, cub):
+    path, state = write_hub_cache(tmp_path / "hf")
+    rc, out, err = cli(
+        "run", "sat", "--dataset", "cub", "--data-root", str(cub), *TINY,
+        env=env_for(tmp_path / "hf"),
+    )  # fmt: skip
+    assert rc == 0, err
+    (rec_path,) = (tmp_path / "results").glob("sat-cub-*/record.json")
+    rec = json.loads(rec_path.read_text())
+    w = rec["pretrained"]
+    assert w["source"] == "hub" and w["repo"] == REPO
+    assert w["revision"] == REVISION and w["file"] == str(path)
+    assert w["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert rec["config"]["weights_sha256"] == w["sha256"] and rec["config"]["pretrained"] == "hub"
+    # Every trunk tensor came from the file; what is left is SAT's own and the head.
+    assert w["loaded"] == len(state) - 2  # all but the classifier's weight and bias
+    assert all(k.startswith(("head.", "loc_", "spatial")) for k in w["missing"]), w["missing"]
+    rc, out, _ = cli("weights", "list", env=env_for(tmp_path / "hf"))
+    assert rc == 0 and REPO[5:] in out and w["sha256"] in out
+
+
+def test_empty_cache_is_one_line_naming_the_ways_out(cli, tmp_path, cub):
+    rc, out, err = cli(
+        "run", "sat", "--dataset", "cub", "--data-root", str(cub), *TINY,
+        env=env_for(tmp_path / "hf"),
+    )  # fmt: skip
+    assert rc == 2 and err.count("\n") == 1, err
+    for part in (REPO, f"wsolbench weights fetch {BACKBONE}", "HF_HOME", "--pretrained FILE"):
+        assert part in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_none_trains_from_scratch_and_says_so(cli, tmp_path, cub):
+    args = ("run", "sat", "--dataset", "cub", "--data-root", str(cub), "--pretrained", "none")
+    rc, _, err = cli(*args, *TINY, env=env_for(tmp_path / "hf"))
+    assert rc == 0 and "training from scratch" in err, err
+    (rec_path,) = (tmp_path / "results").glob("sat-cub-*/record.json")
+    rec = json.loads(rec_path.read_text())
+    assert rec["pretrained"]["source"] == "none" and rec["config"]["weights_sha256"] == "none"
+
+
+def test_one_file_at_two_paths_is_one_run(tmp_path):
+    torch.save({"model": {"pos_embed": torch.zeros(1, 65, 96)}}, tmp_path / "a.pt")
+    (tmp_path / "copy").mkdir()
+    shutil.copy(tmp_path / "a.pt", tmp_path / "copy" / "a.pt")
+    torch.save({"model": {"pos_embed": torch.ones(1, 65, 96)}}, tmp_path / "b.pt")
+    ids = [
+        plan({"method": "sat", "pretrained": str(p)}).cfg.run_id
+        for p in (tmp_path / "a.pt", tmp_path / "copy" / "a.pt", tmp_path / "b.pt")
+    ]
+    assert ids[0] == ids[1] != ids[2]
+    assert plan({"method": "sat"}).cfg.run_id not in ids  # from scratch: another run
+
+
+def test_position_embedding_of_another_grid_is_resampled(tmp_path):
+    # A ViT with our micro trunk's widths made for 160x160 (10x10 patches); the model
+    # is at 224 (14x14). The grid is resampled with timm's function, not skipped.
+    src = timm.create_model(
+        "vit_tiny_patch16_224", img_size=160, embed_dim=96, depth=6, num_heads=3, num_classes=0
+    )
+    torch.save({"model": src.state_dict()}, tmp_path / "vit160.pt")
+    model = METHODS.get("sat")().build(
+        plan({"method": "sat", "backbone": "wsolbench_vit_micro_patch16_224"}).cfg, 3
+    )
+    report = load_pretrained(model, tmp_path / "vit160.pt")
+    assert report["resampled"] == ["pos_embed: (1, 101, 96) -> (1, 197, 96)"]
+    assert "pos_embed" not in report["missing"] and not report["mismatched"]
+    expected = timm.layers.resample_abs_pos_embed(src.pos_embed, [14, 14], num_prefix_tokens=1)
+    assert torch.equal(model.pos_embed.detach(), expected.detach())
+    assert torch.equal(model.pos_embed[0, 0], src.pos_embed[0, 0])  # the class token's own
+
+
+def test_hub_file_prefers_the_cache_without_a_request(tmp_path, monkeypatch):
+    path, _ = write_hub_cache(tmp_path / "hf")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    hub_file.cache_clear()
+    assert hub_file(BACKBONE, cached_only=True) == (REPO, path)
+    hub_file.cache_clear()
