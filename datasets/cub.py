@@ -15,9 +15,9 @@ from pathlib import Path
 
 from wsolbench.annotations import Item, check_box, number, read_wsol_split, rows
 from wsolbench.config import RunConfig
-from wsolbench.data import DatasetPlugin, Splits
+from wsolbench.data import DatasetPlugin, Splits, dataset_folder
 from wsolbench.errors import UserError
-from wsolbench.imagefiles import CUB_RECIPE, FRAME, FileSplit, dataset_folder
+from wsolbench.imagefiles import CUB_RECIPE, FRAME, FileSplit
 from wsolbench.kshot import held_out_indices
 from wsolbench.registry import register_dataset
 

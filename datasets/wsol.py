@@ -6,8 +6,8 @@ masks); image ids and mask paths relative to ``<data root>/wsol/``."""
 from __future__ import annotations
 
 from wsolbench.config import RunConfig
-from wsolbench.data import DatasetPlugin, Splits
-from wsolbench.imagefiles import CUB_RECIPE, dataset_folder, metadata_splits
+from wsolbench.data import DatasetPlugin, Splits, dataset_folder
+from wsolbench.imagefiles import CUB_RECIPE, metadata_splits
 from wsolbench.registry import register_dataset
 
 

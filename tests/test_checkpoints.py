@@ -40,14 +40,19 @@ def test_timm_checkpoint_loads_and_classifier_is_dropped(tmp_path, wrap):
 
 def test_partial_shape_mismatch_is_listed(tmp_path):
     sd = timm.create_model("wsolbench_vit_micro_patch8_64", num_classes=0).state_dict()
-    sd["pos_embed"] = torch.zeros(1, 50, 96)
+    sd["pos_embed"] = torch.zeros(1, 65, 64)  # another width: cannot be resampled
     sd["extra.thing"] = torch.zeros(2)
     path = tmp_path / "odd.pth"
     torch.save(sd, path)
     info = load_pretrained(sat_net(), path)
-    assert info["mismatched"] == ["pos_embed: checkpoint (1, 50, 96) vs model (1, 65, 96)"]
+    assert info["mismatched"] == ["pos_embed: checkpoint (1, 65, 64) vs model (1, 65, 96)"]
     assert info["unexpected"] == ["extra.thing"]
-    assert "pos_embed" in info["missing"]
+    assert "pos_embed" in info["missing"] and info["resampled"] == []
+    sd["pos_embed"] = torch.zeros(1, 50, 96)  # a 7x7 grid: resampled to the model's 8x8
+    torch.save(sd, path)
+    info = load_pretrained(sat_net(), path)
+    assert info["resampled"] == ["pos_embed: (1, 50, 96) -> (1, 65, 96)"]
+    assert not info["mismatched"] and "pos_embed" not in info["missing"]
 
 
 def test_pickled_objects_are_refused(tmp_path):

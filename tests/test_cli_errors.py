@@ -34,7 +34,7 @@ def run_bad(capsys, store, *argv):
         (["sat", "--schedule", "step"], "schedule: must be one of constant, cosine"),
         (["sat", "--backbone", "no_such_vit"], "backbone 'no_such_vit': Unknown model"),
         (["sat", "--backbone", "resnet18"], "must be a timm VisionTransformer"),
-        (["sat", "--pretrained", "missing.pt"], "missing.pt: checkpoint file not found"),
+        (["sat", "--pretrained", "missing.pt"], "missing.pt: weights file not found"),
         (["sat", "--sat-blocks", "x"], "argument --sat-blocks: invalid int value: 'x'"),
         ([], "no method given"),
     ],

@@ -18,6 +18,8 @@ RUN = [
     "1",
     "--batch-size",
     "4",
+    "--pretrained",
+    "none",
 ]
 
 
@@ -149,7 +151,9 @@ def test_missing_dataset_folder_says_where_it_looked(cli, tmp_path):
 def test_missing_metadata_file(cli, tmp_path):
     root = make_openimages(tmp_path / "data")
     (root / "openimages/metadata/test/class_labels.txt").unlink()
-    rc, _, err = cli("run", "sat", "--dataset", "openimages", "--data-root", str(root))
+    rc, _, err = cli(
+        "run", "sat", "--dataset", "openimages", "--data-root", str(root), "--pretrained", "none"
+    )
     assert rc == 2 and "metadata/test/class_labels.txt: file is missing" in err
 
 

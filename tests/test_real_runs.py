@@ -11,7 +11,10 @@ from miniature import make_cub, make_imagenet, make_openimages
 
 from wsolbench.registry import METHODS
 
-TINY = ["--backbone", "wsolbench_vit_micro_patch16_224", "--epochs", "1", "--batch-size", "4"]
+TINY = [
+    "--backbone", "wsolbench_vit_micro_patch16_224", "--epochs", "1", "--batch-size", "4",
+    "--pretrained", "none",  # the micro trunk has no published weights
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

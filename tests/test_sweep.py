@@ -124,9 +124,12 @@ def test_local_sweep_runs_skips_and_collects(tmp_path, cli):
 
 
 def test_failed_run_is_reported_and_does_not_block_the_rest(tmp_path, cli):
-    # The CUB run fails inside its task (no data folder); the synthetic one finishes.
-    text = "method: sat\ndataset: [cub, synthetic]\nsettings: {epochs: 1, kshot: 1}\n"
+    # The CUB run fails inside its task (an empty data folder: its annotation files are
+    # missing when the task loads them); the synthetic one finishes.
+    settings = "settings: {epochs: 1, kshot: 1, pretrained: none}\n"
+    text = "method: sat\ndataset: [cub, synthetic]\n" + settings
     path = write(tmp_path, text)
+    (tmp_path / "no-data" / "cub").mkdir(parents=True)
     env = {"WSOLBENCH_DATA": str(tmp_path / "no-data")}
     code, out, err = cli("sweep", path, "--executor", "local", "--parallelism", "1", env=env)
     assert code == 1, err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +101,3 @@ def load_checkpoint(model: nn.Module, path: str | Path, key_map: dict[str, str |
     if extra:
         raise UserError(f"{path}: key '{extra[0]}' is not in the model ({len(extra)} such keys)")
     model.load_state_dict(state)
-
-
-def file_digest(path: str | Path) -> str:
-    """sha256 of a file, so that evaluating the same weights is the same run."""
-    if not Path(path).is_file():
-        raise UserError(f"{path}: checkpoint file not found")
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

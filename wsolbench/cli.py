@@ -15,8 +15,8 @@ from tabulate import tabulate
 from . import PROTOCOL_VERSION
 from .bench import BENCHMARKS
 from .bench import run as run_benchmarks
-from .checkpoints import file_digest
 from .config import FIELDS, load_yaml
+from .digests import file_digest
 from .errors import UserError
 from .exchange import MANIFEST, MapsRequest, evaluate_maps, export_maps
 from .figures import draw_figure

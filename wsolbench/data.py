@@ -8,7 +8,9 @@ optionally ``mask`` (H, W) uint8 with 1 = object, and ``index``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,7 +18,20 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from .config import RunConfig
+from .digests import files_digest
 from .errors import UserError
+
+
+def dataset_folder(cfg: RunConfig, name: str) -> Path:
+    """``<data root>/<name>``, the data root from ``--data-root`` or WSOLBENCH_DATA."""
+    root = cfg["data_root"] or os.environ.get("WSOLBENCH_DATA")
+    how = f"pass --data-root DIR or set WSOLBENCH_DATA, with the dataset in DIR/{name}/"
+    if not root:
+        raise UserError(f"{name}: no data folder given; {how}")
+    folder = Path(root) / name
+    if not folder.is_dir():
+        raise UserError(f"{name}: no dataset at {folder}; {how}")
+    return folder
 
 
 class WSOLSplit(Dataset):
@@ -100,8 +115,6 @@ class DatasetPlugin:
     def fingerprint(self, cfg: RunConfig) -> str:
         """A digest of the data a run reads, for its identity: two datasets in two data
         folders are two runs. File datasets hash their annotation files."""
-        from .imagefiles import dataset_folder, files_digest
-
         return files_digest(dataset_folder(cfg, self.name), self.annotation_files)
 
 

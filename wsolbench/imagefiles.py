@@ -3,9 +3,6 @@ lives, checks of every listed file before a run starts, and per-item decoding.""
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import os
 import sys
 from pathlib import Path
 
@@ -13,7 +10,6 @@ import numpy as np
 import torch
 
 from .annotations import Item, box_array, read_wsol_split
-from .config import RunConfig
 from .data import Splits, WSOLSplit
 from .errors import UserError
 from .imaging import (
@@ -43,35 +39,6 @@ CUB_RECIPE = {
     "frame": "crop",
     "pretrained": "hub",  # every result in the paper fine-tunes ImageNet weights
 }
-
-
-def files_digest(root: Path, patterns: tuple[str, ...]) -> str:
-    """sha256 over the relative path and content digest of every file matching
-    ``patterns`` under ``root`` (each file hashed once per size and mtime)."""
-    digest = hashlib.sha256()
-    files = sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()})
-    for path in files:
-        st = path.stat()
-        content = _file_sha256(str(path), st.st_size, st.st_mtime_ns)
-        digest.update(f"{path.relative_to(root)}\0{content}\n".encode())
-    return digest.hexdigest()
-
-
-@functools.cache
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def dataset_folder(cfg: RunConfig, name: str) -> Path:
-    """``<data root>/<name>``, the data root from ``--data-root`` or WSOLBENCH_DATA."""
-    root = cfg["data_root"] or os.environ.get("WSOLBENCH_DATA")
-    how = f"pass --data-root DIR or set WSOLBENCH_DATA, with the dataset in DIR/{name}/"
-    if not root:
-        raise UserError(f"{name}: no data folder given; {how}")
-    folder = Path(root) / name
-    if not folder.is_dir():
-        raise UserError(f"{name}: no dataset at {folder}; {how}")
-    return folder
 
 
 class FileSplit(WSOLSplit):

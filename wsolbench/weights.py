@@ -12,7 +12,8 @@ from pathlib import Path
 import timm
 from torch import nn
 
-from .checkpoints import file_digest, load_pretrained, load_state
+from .checkpoints import load_pretrained, load_state
+from .digests import file_digest
 from .errors import UserError
 
 # timm's own preference: safetensors where the hub repo has it, else the pickle.
@@ -99,24 +100,11 @@ def resolve(pretrained: str, backbone: str, cached_only: bool = False) -> Weight
         return Weights("none")
     if pretrained == "hub":
         repo, path = hub_file(backbone, cached_only)
-        return Weights("hub", path, digest(path), repo, path.parent.name)
+        return Weights("hub", path, file_digest(path), repo, path.parent.name)
     path = Path(pretrained)
-    return Weights("file", path.resolve(), digest(path))
-
-
-def digest(path: Path) -> str:
-    """sha256 of a weights file, computed once per file version (a sweep plans the same
-    file for every run)."""
-    path = Path(path)
     if not path.is_file():
         raise UserError(f"pretrained: {path}: weights file not found")
-    st = path.stat()
-    return _digest(str(path.resolve()), st.st_size, st.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=256)
-def _digest(path: str, size: int, mtime_ns: int) -> str:
-    return file_digest(path)
+    return Weights("file", path.resolve(), file_digest(path))
 
 
 def load_weights(model: nn.Module, weights: Weights, backbone: str) -> dict | None:
