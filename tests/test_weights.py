@@ -80,8 +80,8 @@ def test_empty_cache_is_one_line_naming_the_ways_out(cli, tmp_path, cub):
 
 def test_none_trains_from_scratch_and_says_so(cli, tmp_path, cub):
     args = ("run", "sat", "--dataset", "cub", "--data-root", str(cub), "--pretrained", "none")
-    rc, _, err = cli(*args, *TINY, env=env_for(tmp_path / "hf"))
-    assert rc == 0 and "training from scratch" in err, err
+    rc, out, err = cli(*args, *TINY, env=env_for(tmp_path / "hf"))
+    assert rc == 0 and "trained from scratch (--pretrained none)" in out, err
     (rec_path,) = (tmp_path / "results").glob("sat-cub-*/record.json")
     rec = json.loads(rec_path.read_text())
     assert rec["pretrained"]["source"] == "none" and rec["config"]["weights_sha256"] == "none"

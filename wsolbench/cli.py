@@ -225,10 +225,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         given["checkpoint_sha256"] = file_digest(args.checkpoint)
     store = Store(results_root(args.results))
     p = plan(given)
-    if p.weights.source == "none" and not p.cfg["checkpoint"] and p.cfg["dataset"] != "synthetic":
-        print("wsolbench: note: --pretrained none: training from scratch", file=sys.stderr)
     record, ran = execute(p, store, force=args.force)
     _print_record(record, ran, store)
+    if p.weights.source == "none" and not p.cfg["checkpoint"] and p.cfg["dataset"] != "synthetic":
+        print("note: trained from scratch (--pretrained none), not from ImageNet weights")
     return 0
 
 
