@@ -64,16 +64,20 @@ def final_states(job_id: str, timeout_s: float = 60) -> dict[str, str]:
 ARRAY = """name: array
 method: sat
 dataset: [synthetic, cub]
-settings: {epochs: 1}
+settings: {epochs: 1, pretrained: none}
 grid:
   kshot: [1, 2]
   seed: [0, 1]
 """
 
 
-def test_job_array_runs_collects_and_skips_on_resubmit(slurm, tmp_path, cli):
+def test_job_array_runs_collects_and_skips_on_resubmit(slurm, tmp_path, cli, monkeypatch):
     (tmp_path / "array.yaml").write_text(ARRAY)
-    env = {"WSOLBENCH_DATA": str(tmp_path / "no-data")}  # the 4 CUB runs fail in their task
+    # An empty CUB folder: the runs plan (no annotation files to digest) and the 4 CUB
+    # runs fail in their task, where the files are read.
+    (tmp_path / "no-data" / "cub").mkdir(parents=True)
+    env = {"WSOLBENCH_DATA": str(tmp_path / "no-data")}
+    monkeypatch.setenv("WSOLBENCH_DATA", env["WSOLBENCH_DATA"])  # for load_sweep here too
     args = ("sweep", "array.yaml", "--executor", "slurm", "--profile", PROFILE)
     code, out, err = cli(*args, "--wait", env=env)
     assert code == 1, err  # some runs failed

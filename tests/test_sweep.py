@@ -123,7 +123,7 @@ def test_local_sweep_runs_skips_and_collects(tmp_path, cli):
     assert list(table["GT-known Loc"]) == pytest.approx(expect, abs=0.006)
 
 
-def test_failed_run_is_reported_and_does_not_block_the_rest(tmp_path, cli):
+def test_failed_run_is_reported_and_does_not_block_the_rest(tmp_path, cli, monkeypatch):
     # The CUB run fails inside its task (an empty data folder: its annotation files are
     # missing when the task loads them); the synthetic one finishes.
     settings = "settings: {epochs: 1, kshot: 1, pretrained: none}\n"
@@ -131,6 +131,7 @@ def test_failed_run_is_reported_and_does_not_block_the_rest(tmp_path, cli):
     path = write(tmp_path, text)
     (tmp_path / "no-data" / "cub").mkdir(parents=True)
     env = {"WSOLBENCH_DATA": str(tmp_path / "no-data")}
+    monkeypatch.setenv("WSOLBENCH_DATA", env["WSOLBENCH_DATA"])  # for load_sweep here too
     code, out, err = cli("sweep", path, "--executor", "local", "--parallelism", "1", env=env)
     assert code == 1, err
     assert "2 runs: 1 failed, 1 done" in out or "2 runs: 1 done, 1 failed" in out
