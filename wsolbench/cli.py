@@ -15,7 +15,7 @@ from tabulate import tabulate
 from . import PROTOCOL_VERSION
 from .bench import BENCHMARKS
 from .bench import run as run_benchmarks
-from .config import FIELDS, load_yaml
+from .config import FIELDS, FRAMES, load_yaml
 from .digests import file_digest
 from .errors import UserError
 from .exchange import MANIFEST, MapsRequest, evaluate_maps, export_maps
@@ -136,7 +136,7 @@ def build_parser() -> Parser:
     )
     evm.add_argument(
         "--frame",
-        choices=("crop", "resize", "native"),
+        choices=FRAMES,
         help="frame of the maps (default: the folder's manifest.json, else resize)",
     )
     evm.add_argument(

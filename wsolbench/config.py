@@ -50,6 +50,11 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return check
 
 
+# Evaluation frames (imaging.Frame): the SAT/TS-CAM authors' crop, the WSOL benchmark's
+# resize, and the synthetic images as drawn.
+FRAMES = ("crop", "resize", "native")
+
+
 def non_empty_str(v: Any) -> str:
     if not isinstance(v, str) or not v:
         raise ValueError(f"must be a non-empty string, got {v!r}")
@@ -118,7 +123,7 @@ FIELDS: dict[str, Field] = {
     ),
     "loss_ramp": Field(number_in(0.0), help="epochs over which spatial losses ramp in"),
     "frame": Field(
-        _choice("crop", "resize", "native"),
+        _choice(*FRAMES),
         help="evaluation frame: crop (SAT/TS-CAM authors: resize 256, centre crop 224), "
         "resize (WSOL benchmark: whole image to 224); dataset default",
     ),

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from . import PROTOCOL_VERSION
 from .annotations import read_wsol_split
 from .checkpoints import load_checkpoint
-from .config import build_config, make_run_id
+from .config import FRAMES, build_config, make_run_id
 from .data import WSOLSplit
 from .environment import environment
 from .errors import UserError
@@ -51,8 +51,8 @@ def read_manifest(folder: Path) -> dict | None:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise UserError(f"{path}: not a readable manifest ({e})") from None
-    if not isinstance(data, dict) or data.get("frame") not in ("crop", "resize", "native"):
-        raise UserError(f"{path}: 'frame' must be crop, resize or native")
+    if not isinstance(data, dict) or data.get("frame") not in FRAMES:
+        raise UserError(f"{path}: 'frame' must be {', '.join(FRAMES)}")
     return data
 
 
@@ -107,14 +107,12 @@ def export_maps(
     return count, out
 
 
-def load_map(path: Path, size: tuple[int, int], resize: bool) -> np.ndarray:
-    """A checked map as float64 (what the benchmark's loader hands its evaluator). A
-    map of another shape is an error unless ``resize`` (bicubic, as the benchmark's
-    inference resizes its maps)."""
-    if not path.is_file():
-        raise UserError(f"{path}: score map is missing")
+def load_map(path: Path, data: bytes, size: tuple[int, int], resize: bool) -> np.ndarray:
+    """A checked map (the file ``path`` read as ``data``) as float64, what the
+    benchmark's loader hands its evaluator. A map of another shape is an error unless
+    ``resize`` (bicubic, as the benchmark's inference resizes its maps)."""
     try:
-        m = np.load(path, allow_pickle=False)
+        m = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError) as e:
         raise UserError(f"{path}: not a .npy array ({e})") from None
     if m.ndim != 2 or m.size == 0:
@@ -190,8 +188,11 @@ def _score_folder(
     digest = hashlib.sha256()
     for i in tqdm(range(len(ds)), desc="maps", unit="map", leave=False, dynamic_ncols=True):
         path = map_path(folder, ds.image_ids[i])
-        m = load_map(path, size, resize)
-        digest.update(path.read_bytes())
+        if not path.is_file():
+            raise UserError(f"{path}: score map is missing")
+        data = path.read_bytes()  # read once: hashed and loaded
+        digest.update(data)
+        m = load_map(path, data, size, resize)
         t = ds.target(i)
         mask = t["mask"].numpy() if "mask" in t else None
         scores.add_image(m, t["boxes"].numpy(), mask, False, False)

@@ -50,9 +50,6 @@ def header_size(path: Path) -> tuple[int, int]:
         raise UserError(f"{path}: cannot be read as an image ({e.__class__.__name__})") from None
 
 
-FRAMES = ("crop", "resize")  # the SAT/TS-CAM authors' frame, the WSOL benchmark's
-
-
 @dataclass(frozen=True)
 class Frame:
     """Where an image of ``width`` x ``height`` is evaluated. ``crop`` (the SAT and
