@@ -21,7 +21,7 @@ def test_a_sweep_over_lambda_trains_cam_once(tmp_path):
     # SAT without its area loss ignores lambda but keeps the warm-up of the other loss.
     off = {"method": "sat", "options": {"area_loss": False}}
     a, b = plan({**off, "lambda": 0.1}).cfg, plan({**off, "lambda": 0.2}).cfg
-    assert a.run_id == b.run_id and a["lambda"] is None and a["loss_delay"] == 2.0
+    assert a.run_id == b.run_id and a["lambda"] is None and a["loss_delay"] == 0.65
 
 
 def test_the_data_folder_is_part_of_the_identity(tmp_path):

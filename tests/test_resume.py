@@ -32,7 +32,7 @@ def test_resume_matches_uninterrupted(tmp_path):
     sat = METHODS.get("sat")()
     data = DATASETS.get("synthetic")()
     cfg = build_config(
-        {"method": "sat", "epochs": 3, "batch_size": 8, "loss_delay": 1.0, "loss_ramp": 1.0},
+        {"method": "sat", "epochs": 3, "batch_size": 8, "loss_delay": 0.34, "loss_ramp": 0.33},
         data.defaults,
         sat.options,
     )

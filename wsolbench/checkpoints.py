@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 from timm.layers import resample_abs_pos_embed
 from torch import nn
 
@@ -15,11 +16,14 @@ CLASSIFIER_PREFIXES = ("head.", "head_dist.", "fc.", "classifier.")
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from a file holding it plainly or under ``model`` / ``state_dict``."""
+    """A state dict from a safetensors file, or a torch file holding it plainly or under
+    ``model`` / ``state_dict``."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: checkpoint file not found")
     try:
+        if path.suffix == ".safetensors":
+            return load_file(path)
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt or unsafe files
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -15,13 +15,14 @@ from tabulate import tabulate
 from . import PROTOCOL_VERSION
 from .bench import BENCHMARKS
 from .bench import run as run_benchmarks
-from .config import FIELDS, FRAMES, load_yaml
+from .config import FIELDS, FRAMES, check_value, load_yaml
 from .digests import file_digest
 from .errors import UserError
 from .exchange import MANIFEST, MapsRequest, evaluate_maps, export_maps
 from .figures import draw_figure
 from .freeze import PRESETS
 from .paperspec import RunIndex, Spec, load_specs, protocol_version, run_command, spec_named
+from .pretrain import RECIPE, pretrain
 from .registry import DATASETS, METHODS
 from .report import FORMATS, metrics_table, render, runs_frame
 from .runner import execute, plan, results_root
@@ -160,6 +161,15 @@ def build_parser() -> Parser:
     bench.add_argument("--profile", help="cluster profile for `slurm` (default slurm/test.yaml)")
     bench.add_argument("--batch", type=int, help="`train`: batch size (default 8 CPU, 128 GPU)")
     bench.add_argument("--device", help="`train`: cpu or cuda (default: cuda when there is one)")
+    bench.add_argument("--seeds", type=int, default=5, help="`mainjob`: seeds (default 5)")
+
+    pre = sub.add_parser(
+        "pretrain", help="pretrain the synthetic micro trunk (the shipped weights' recipe)"
+    )
+    pre.add_argument("--out", default="pretrained", help="folder for weights + manifest")
+    pre.add_argument("--epochs", type=int, help=f"default {RECIPE['epochs']}")
+    pre.add_argument("--seed", type=int, help=f"default {RECIPE['seed']}")
+    pre.add_argument("--force", action="store_true", help="replace weights already there")
 
     show = sub.add_parser("show", help="test images with maps and boxes of one or more runs")
     show.add_argument("run_ids", nargs="+", metavar="RUN_ID")
@@ -189,6 +199,9 @@ def build_parser() -> Parser:
     sw.add_argument("--pretrained", help="hub, none or a checkpoint FILE for every run")
     sw.add_argument("--format", choices=FORMATS, default="md", help="collect: table format")
     sw.add_argument("--out", help="collect: write the table to this file")
+    sw.add_argument(
+        "--mean", action="store_true", help="collect: mean ± sd over the seeds, per setting"
+    )
     sw.add_argument("--results", help="results store folder (default ./results)")
 
     rep = sub.add_parser(
@@ -281,9 +294,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UserError(f"--images must be >= 1, got {args.images}")
     if args.batch is not None and args.batch < 2:
         raise UserError(f"--batch must be >= 2, got {args.batch}")
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be >= 1, got {args.seeds}")
     names = args.names or list(BENCHMARKS)
-    options = {"profile": args.profile, "batch": args.batch, "device": args.device}
+    options = {
+        "profile": args.profile,
+        "batch": args.batch,
+        "device": args.device,
+        "seeds": args.seeds,
+    }
     print(run_benchmarks(names, args.images, **options))
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    recipe = dict(RECIPE)
+    for key in ("epochs", "seed"):
+        value = getattr(args, key)
+        if value is not None:
+            recipe[key] = check_value(key, value, "pretrain")
+    manifest = pretrain(Path(args.out), recipe, args.force)
+    print(
+        f"{Path(args.out) / manifest['file']}: source val top-1 {manifest['source_val_top1']:.2f} "
+        f"%, {manifest['wall_s']:.0f} s, sha256 {manifest['sha256']}"
+    )
+    print(f"use it with --pretrained {Path(args.out) / manifest['file']}")
     return 0
 
 
@@ -345,8 +380,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     sweep = load_sweep(rest[0], {"dataset": args.dataset, "pretrained": args.pretrained})
     store = Store(results_root(args.results))
     if action == "collect":
-        frame = collect_frame(sweep, store)
-        print(f"{len(frame)} of {len(sweep.runs)} runs finished", file=sys.stderr)
+        done = sum(store.record(p.cfg.run_id) is not None for p in sweep.runs)
+        print(f"{done} of {len(sweep.runs)} runs finished", file=sys.stderr)
+        frame = collect_frame(sweep, store, args.mean)
         _write_or_print(render(frame, args.format), args.out)
         return 0
     if action == "status" or args.dry_run:
@@ -462,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
             "evaluate-maps": cmd_evaluate_maps,
             "list": cmd_list,
             "weights": cmd_weights,
+            "pretrain": cmd_pretrain,
             "report": cmd_report,
             "bench": cmd_bench,
             "show": cmd_show,

@@ -109,8 +109,9 @@ FIELDS: dict[str, Field] = {
     "pretrained": Field(
         non_empty_str,
         identity=False,  # the path is for people; weights_sha256 is the identity
-        help="starting weights: hub (the backbone's ImageNet weights from timm's hub), "
-        "none (from scratch) or a checkpoint FILE; dataset default",
+        help="starting weights: hub (the backbone's ImageNet weights from timm's hub; "
+        "for the synthetic micro trunk, the weights shipped with wsolbench), none (from "
+        "scratch) or a checkpoint FILE; dataset default",
     ),
     "data_sha256": Field(
         non_empty_str, None, help="digest of the dataset's annotation files (set when planned)"
@@ -118,10 +119,14 @@ FIELDS: dict[str, Field] = {
     "weights_sha256": Field(
         non_empty_str, None, help="sha256 of the starting weights read (set when planned)"
     ),
+    # Fractions of the run, so a schedule keeps its shape when --epochs changes.
     "loss_delay": Field(
-        number_in(0.0), help="epochs before spatial losses start (dataset default)"
+        number_in(0.0, 1.0),
+        help="share of the run before spatial losses start, 0-1 (dataset default)",
     ),
-    "loss_ramp": Field(number_in(0.0), help="epochs over which spatial losses ramp in"),
+    "loss_ramp": Field(
+        number_in(0.0, 1.0), help="share of the run over which spatial losses ramp in, 0-1"
+    ),
     "frame": Field(
         _choice(*FRAMES),
         help="evaluation frame: crop (SAT/TS-CAM authors: resize 256, centre crop 224), "

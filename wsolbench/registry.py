@@ -85,6 +85,13 @@ def _plugin_package(package: str, folder: str) -> types.ModuleType:
         return module
 
 
+def bind_plugin_packages() -> None:
+    """Make ``wsolbench.methods`` / ``wsolbench.datasets`` importable (no plugin is
+    imported), so a plugin module can be imported directly."""
+    for folder in ("methods", "datasets"):
+        _plugin_package(f"wsolbench.{folder}", folder)
+
+
 METHODS = Registry("method", "methods")
 DATASETS = Registry("dataset", "datasets")
 

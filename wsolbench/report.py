@@ -26,11 +26,23 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
         row = {"run_id": r["run_id"], **{k: r["config"].get(k) for k in SETTINGS}}
         row["protocol"] = r.get("protocol", {}).get("version")
         row["frame"] = r.get("protocol", {}).get("frame")
+        row["weights"] = weights_text(r.get("pretrained"))
+        row["warm-up"] = warm_up_text(r["config"])
         row["frozen_%"] = r.get("frozen_percent")
         row["thr"] = threshold_text(r["threshold"])
         row.update({label: r["metrics"].get(key) for key, label in METRICS.items()})
         rows.append(row)
-    columns = ["run_id", *SETTINGS, "protocol", "frame", "frozen_%", "thr", *METRICS.values()]
+    columns = [
+        "run_id",
+        *SETTINGS,
+        "protocol",
+        "frame",
+        "weights",
+        "warm-up",
+        "frozen_%",
+        "thr",
+        *METRICS.values(),
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -41,6 +53,36 @@ def render(df: pd.DataFrame, fmt: str) -> str:
     return tabulate(
         df, headers="keys", tablefmt=table, showindex=False, floatfmt=".2f", missingval="—"
     )
+
+
+def seed_means(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One row per ``keys`` group (every setting but the seed): each metric as
+    "mean ± sd" over the group's seeds (sample sd), and the number of seeds."""
+    metrics = [label for label in METRICS.values() if label in frame]
+    rows = []
+    for group, runs in frame.groupby(keys, sort=False, dropna=False):
+        row = dict(zip(keys, group if isinstance(group, tuple) else (group,), strict=True))
+        for label in metrics:
+            v = runs[label].dropna().astype(float)
+            sd = f" ± {v.std(ddof=1):.2f}" if len(v) > 1 else ""
+            row[label] = f"{v.mean():.2f}{sd}" if len(v) else None
+        row["seeds"] = len(runs)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*keys, *metrics, "seeds"])
+
+
+def weights_text(pretrained: dict | None) -> str | None:
+    """Where the starting weights came from and the start of their sha256."""
+    if not pretrained:
+        return None
+    source, sha = pretrained.get("source", "file"), pretrained.get("sha256")
+    return f"{source}:{sha[:8]}" if sha and source != "none" else source
+
+
+def warm_up_text(config: dict) -> str | None:
+    """Spatial-loss delay / ramp (shares of the run); None for methods without them."""
+    delay, ramp = config.get("loss_delay"), config.get("loss_ramp")
+    return None if delay is None else f"{delay:g}/{ramp:g}"
 
 
 def threshold_text(threshold: dict | None) -> str | None:

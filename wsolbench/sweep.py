@@ -24,7 +24,7 @@ from submitit.core.utils import FailedJobError
 
 from .errors import UserError
 from .profiles import resolve_profile, slurm_parameters
-from .report import SETTINGS, runs_frame
+from .report import SETTINGS, runs_frame, seed_means
 from .runner import Plan, execute, plan
 from .store import Store, atomic_write
 from .sweepfile import Sweep
@@ -268,8 +268,9 @@ def state_frame(sweep: Sweep, states: list[RunState]) -> pd.DataFrame:
     return pd.DataFrame(rows).dropna(axis=1, how="all")
 
 
-def collect_frame(sweep: Sweep, store: Store) -> pd.DataFrame:
-    """The finished runs of the sweep with their metrics, in sweep order."""
+def collect_frame(sweep: Sweep, store: Store, mean: bool = False) -> pd.DataFrame:
+    """The finished runs of the sweep with their metrics, in sweep order; with
+    ``mean``, one row per setting with each metric's mean ± sd over the seeds."""
     records = [r for p in sweep.runs if (r := store.record(p.cfg.run_id)) is not None]
     frame = runs_frame(records)
     keep = ["run_id", "method", "dataset", *[a for a in sweep.axes if a in frame]]
@@ -277,4 +278,8 @@ def collect_frame(sweep: Sweep, store: Store) -> pd.DataFrame:
     for a in extra:
         frame[a] = [r["config"].get(a) for r in records]
     metrics = [c for c in frame.columns if c not in SETTINGS and c != "run_id"]
-    return frame[[*keep, *extra, *metrics]].dropna(axis=1, how="all")
+    frame = frame[[*keep, *extra, *metrics]].dropna(axis=1, how="all")
+    if mean:
+        keys = [c for c in ("method", "dataset", *sweep.axes, "weights") if c in frame]
+        return seed_means(frame, [k for k in dict.fromkeys(keys) if k != "seed"])
+    return frame

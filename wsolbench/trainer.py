@@ -5,6 +5,7 @@ that a resumed run continues from exactly."""
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import torch
@@ -29,11 +30,25 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
 
-def spatial_weight(epoch: float, delay: float, ramp: float) -> float:
-    """0 before ``delay`` epochs, then a linear ramp to 1 over ``ramp`` epochs."""
-    if epoch < delay:
+def spatial_weight(progress: float, delay: float, ramp: float) -> float:
+    """0 before ``delay`` (a share of the run), then a linear ramp to 1 over ``ramp``."""
+    if progress < delay:
         return 0.0
-    return 1.0 if ramp <= 0 else min(1.0, (epoch - delay) / ramp)
+    return 1.0 if ramp <= 0 else min(1.0, (progress - delay) / ramp)
+
+
+def warm_up_warning(cfg: RunConfig) -> str | None:
+    """A warning when the run's epochs leave the spatial losses under one epoch."""
+    if cfg["loss_delay"] is None:
+        return None  # the method trains without spatial losses
+    on = cfg["epochs"] * (1 - cfg["loss_delay"])
+    if on >= 1:
+        return None
+    return (
+        f"wsolbench: warning: the spatial losses start after {cfg['loss_delay']:.0%} of "
+        f"{cfg['epochs']} epoch(s) and are on for {on:.2f} epoch; the map may not form "
+        "(raise --epochs or lower --loss-delay)"
+    )
 
 
 def train(
@@ -47,6 +62,9 @@ def train(
     """Train for ``cfg['epochs']``; returns per-epoch mean losses. With ``checkpoint``
     the state is saved after every epoch and a run that finds one resumes from it."""
     epochs, steps = cfg["epochs"], len(loader)
+    warning = warm_up_warning(cfg)
+    if warning:
+        print(warning, file=sys.stderr)
     model.to(device)
     opt = torch.optim.AdamW(param_groups(model, cfg["weight_decay"]), lr=cfg["lr"])
     # The authors build a cosine schedule but never step it: their rate is constant.
@@ -81,7 +99,7 @@ def train(
         for i, batch in enumerate(bar):
             # None: the method uses no spatial loss, so the weight is never read.
             delay, ramp = cfg["loss_delay"] or 0.0, cfg["loss_ramp"] or 0.0
-            w = spatial_weight(epoch + i / steps, delay, ramp)
+            w = spatial_weight((epoch + i / steps) / epochs, delay, ramp)
             out = model(batch["image"].to(device))
             loss, parts = method.loss(out, batch["label"].to(device), cfg, w)
             opt.zero_grad(set_to_none=True)

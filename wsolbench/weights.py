@@ -1,11 +1,13 @@
 """Where a run's starting weights come from: ``hub`` (the backbone's ImageNet weights from
 timm's registry, through huggingface_hub's standard cache: ``HF_HOME``, honouring
-``HF_HUB_OFFLINE=1``), ``none`` (from scratch) or a checkpoint file. A run's identity
-holds the sha256 of the file read, never its path."""
+``HF_HUB_OFFLINE=1``; for a backbone whose weights ship inside wsolbench, those),
+``none`` (from scratch) or a checkpoint file. A run's identity holds the sha256 of the
+file read, never its path."""
 
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,9 @@ from .checkpoints import load_pretrained, load_state
 from .digests import file_digest
 from .errors import UserError
 
+# Weights made by `wsolbench pretrain` and shipped in the package, with their manifests.
+SHIPPED = Path(__file__).resolve().parent / "pretrained"
+
 # timm's own preference: safetensors where the hub repo has it, else the pickle.
 HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -24,7 +29,7 @@ HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 class Weights:
     """Resolved starting weights: where they come from, the file, its sha256."""
 
-    source: str  # "hub", "none" or "file"
+    source: str  # "hub", "shipped", "none" or "file"
     path: Path | None = None
     sha256: str = "none"
     repo: str | None = None  # hub repository id, e.g. timm/deit_small_patch16_224.fb_in1k
@@ -39,6 +44,23 @@ class Weights:
             "repo": self.repo,
             "revision": self.revision,
         }
+
+
+def shipped(backbone: str) -> Weights | None:
+    """The weights shipped for ``backbone``, checked against their manifest's sha256;
+    None when wsolbench ships none for it."""
+    path = SHIPPED / f"{backbone}.safetensors"
+    if not path.is_file():
+        return None
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    digest = file_digest(path)
+    if digest != manifest["sha256"]:
+        raise UserError(
+            f"{path}: sha256 {digest[:12]}... differs from its manifest's "
+            f"{manifest['sha256'][:12]}...; reinstall wsolbench"
+        )
+    made_at = manifest.get("git", {}).get("commit")  # the commit that trained it
+    return Weights("shipped", path, digest, "wsolbench/pretrained", made_at)
 
 
 def hub_repo(backbone: str) -> str:
@@ -99,6 +121,9 @@ def resolve(pretrained: str, backbone: str, cached_only: bool = False) -> Weight
     if pretrained == "none":
         return Weights("none")
     if pretrained == "hub":
+        own = shipped(backbone)
+        if own is not None:
+            return own
         repo, path = hub_file(backbone, cached_only)
         return Weights("hub", path, file_digest(path), repo, path.parent.name)
     path = Path(pretrained)

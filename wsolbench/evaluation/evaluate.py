@@ -16,7 +16,14 @@ from ..imagefiles import IGNORE
 from ..method import Method
 from ..models.trunk import ModelOutput, minmax
 from .boxes import THRESHOLDS, box_area, box_iou, normalize_benchmark
-from .metrics import Accumulator, BoxAccuracy, Classification, MaxBoxAccV2, PixelAP
+from .metrics import (
+    Accumulator,
+    BoxAccuracy,
+    Classification,
+    MaxBoxAccV2,
+    PixelAP,
+    Polarity,
+)
 from .perimage import PerImage
 
 
@@ -48,6 +55,7 @@ class SplitScores:
     box: BoxAccuracy | None = field(default_factory=BoxAccuracy)
     maxbox: MaxBoxAccV2 | None = field(default_factory=MaxBoxAccV2)
     pixel: PixelAP | None = None
+    polarity: Polarity | None = None
     trivial: TrivialBoxes | None = None
 
     @classmethod
@@ -64,6 +72,7 @@ class SplitScores:
             box=BoxAccuracy() if boxes else None,
             maxbox=MaxBoxAccV2() if boxes else None,
             pixel=PixelAP() if pixel and split.has_masks else None,
+            polarity=Polarity() if pixel and split.has_masks else None,
             trivial=trivial if boxes else None,
         )
 
@@ -79,6 +88,8 @@ class SplitScores:
             self.maxbox.update(m, gt)
         if self.pixel is not None:
             self.pixel.update(m, mask == 1, mask == IGNORE)
+        if self.polarity is not None:
+            self.polarity.update(m, mask == 1, mask == IGNORE)
         if self.trivial is not None:
             self.trivial.update(gt)
         return iou
@@ -176,6 +187,8 @@ def summarize(val: SplitScores | None, test: SplitScores, threshold_on: str) -> 
             out["curve"]["val_gt_known"] = np.round(val.box.curves()["gt_known"], 4).tolist()
     if test.pixel is not None:
         metrics.update(test.pixel.result())
+    if test.polarity is not None:
+        metrics.update(test.polarity.result())
     if test.trivial is not None:
         metrics.update(test.trivial.result())
     return out

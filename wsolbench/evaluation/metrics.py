@@ -138,3 +138,24 @@ class PixelAP(Accumulator):
         pxap = float((precision[1:] * np.diff(recall)).sum())
         piou = float((tp / (total_fg + fp)).max())
         return {"pxap": 100 * pxap, "piou": 100 * piou}
+
+
+class Polarity(Accumulator):
+    """The share of maps that light the background more than the object: mean map
+    value inside the object mask below the mean outside it (ignored pixels left out).
+    SAT's failure mode on data its gate finds ambiguous; kept in every record that
+    has masks."""
+
+    def __init__(self) -> None:
+        self.state = {"n": np.zeros(()), "flipped": np.zeros(())}
+
+    def update(self, m: np.ndarray, mask: np.ndarray, ignore: np.ndarray | None = None) -> None:
+        keep = np.ones(mask.shape, bool) if ignore is None else ~ignore
+        inside, outside = m[keep & mask], m[keep & ~mask]
+        if inside.size == 0 or outside.size == 0:
+            return  # no object or no background: polarity is undefined
+        self.state["n"] += 1
+        self.state["flipped"] += float(inside.mean() < outside.mean())
+
+    def result(self) -> dict[str, float]:
+        return {"flipped_maps": 100 * float(self.state["flipped"]) / max(float(self.state["n"]), 1)}
