@@ -6,13 +6,8 @@ largest-component rule, which GT-known Loc keeps, on the same maps."""
 import numpy as np
 import pytest
 
-from wsolbench.evaluation.boxes import (
-    BENCHMARK_THRESHOLDS,
-    THRESHOLDS,
-    best_contour_iou,
-    box_iou,
-    largest_component_boxes,
-)
+from wsolbench.evaluation.boxes import BENCHMARK_THRESHOLDS, THRESHOLDS, box_iou
+from wsolbench.evaluation.componenttree import best_contour_iou, largest_component_boxes
 from wsolbench.evaluation.metrics import BoxAccuracy, MaxBoxAccV2, PixelAP
 
 

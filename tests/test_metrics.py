@@ -3,15 +3,12 @@
 import numpy as np
 import pytest
 
-from wsolbench.evaluation.boxes import (
-    box_iou,
-    contour_boxes,
-    largest_component_boxes,
-    normalize_authors,
-    normalize_benchmark,
-)
-from wsolbench.evaluation.evaluate import SplitScores, TrivialBoxes, summarize
+from wsolbench.evaluation.boxes import box_iou, normalize_authors, normalize_benchmark
+from wsolbench.evaluation.componenttree import largest_component_boxes
+from wsolbench.evaluation.evaluate import summarize
 from wsolbench.evaluation.metrics import BoxAccuracy, Classification, MaxBoxAccV2, PixelAP
+from wsolbench.evaluation.reference import contour_boxes
+from wsolbench.evaluation.scores import SplitScores, TrivialBoxes
 
 
 def two_blobs() -> np.ndarray:
@@ -149,10 +146,10 @@ def test_trivial_boxes():
 
 
 def test_largest_component_boxes_match_whole_image_labelling_on_random_maps():
-    """The windowed labelling equals labelling the whole image at every threshold."""
+    """The one-pass boxes equal labelling the whole image at every threshold."""
     import cv2
 
-    from wsolbench.evaluation.boxes import THRESHOLDS, largest_component_boxes
+    from wsolbench.evaluation.boxes import THRESHOLDS
 
     rng = np.random.default_rng(5)
     for _ in range(20):

@@ -58,6 +58,7 @@ RUN_FLAGS: dict[str, tuple[str, Any]] = {
     "data-root": ("data_root", str),
     "device": ("device", str),
     "workers": ("workers", int),
+    "eval-workers": ("eval_workers", int),
 }
 
 
@@ -148,6 +149,7 @@ def build_parser() -> Parser:
     evm.add_argument("--data-root", help=FIELDS["data_root"].help)
     evm.add_argument("--results", help="results store folder (default ./results)")
     evm.add_argument("--force", action="store_true", help="score again and replace")
+    evm.add_argument("--eval-workers", type=int, help=FIELDS["eval_workers"].help)
 
     sub.add_parser("list", help="list methods, datasets and freeze presets")
 
@@ -269,6 +271,8 @@ def cmd_export_maps(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate_maps(args: argparse.Namespace) -> int:
+    if args.eval_workers is not None:
+        check_value("eval_workers", args.eval_workers, "--eval-workers")
     store = Store(results_root(args.results))
     req = MapsRequest(
         folder=Path(args.folder),
@@ -281,6 +285,7 @@ def cmd_evaluate_maps(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         frame=args.frame,
         resize=args.resize_maps,
+        workers=args.eval_workers,
     )
     record, ran = evaluate_maps(store, req, args.force)
     _print_record(record, ran, store)

@@ -146,6 +146,13 @@ FIELDS: dict[str, Field] = {
     "data_root": Field(non_empty_str, None, identity=False, help="folder holding the datasets"),
     "device": Field(non_empty_str, "auto", identity=False, help="auto, cpu or cuda"),
     "workers": Field(int_at_least(0), 0, identity=False, help="DataLoader worker processes"),
+    "eval_workers": Field(
+        int_at_least(0),
+        None,
+        identity=False,
+        help="processes scoring maps during inference (default: the CPUs left beside "
+        "the loader's, on splits of 1,000+ ImageNet-size maps; 0: inline)",
+    ),
 }
 
 # Fields a dataset plugin supplies when the user leaves them unset.

@@ -26,13 +26,16 @@ from .config import FRAMES, build_config, make_run_id
 from .data import WSOLSplit
 from .environment import environment
 from .errors import UserError
-from .evaluation.evaluate import SplitScores, TrivialBoxes, predict, summarize
+from .evaluation.evaluate import predict, summarize
+from .evaluation.pool import MapScorer, scoring_workers
+from .evaluation.scores import SplitScores, TrivialBoxes
 from .imagefiles import FRAME, FileSplit
 from .registry import DATASETS
 from .runner import PROTOCOL, check_frame, make_loader, pick_device, plan, trivial_boxes
 from .store import Store, atomic_write, write_json
 
 MANIFEST = "manifest.json"
+MAPS_PER_BATCH = 64  # maps handed to a scoring worker at once
 
 
 def map_path(root: Path, image_id: str) -> Path:
@@ -182,21 +185,38 @@ def from_metadata(meta: Path, mask_root: Path | None, split: str, frame: str) ->
 
 
 def _score_folder(
-    folder: Path, ds: WSOLSplit, size: tuple[int, int], resize: bool, scores: SplitScores
+    folder: Path,
+    ds: WSOLSplit,
+    size: tuple[int, int],
+    req: MapsRequest,
+    scores: SplitScores,
 ) -> str:
-    """Feed every map of a split; returns the sha256 of all map files read."""
+    """Feed every map of a split (scored by worker processes on large splits while
+    the next files are read); returns the sha256 of all map files read."""
     digest = hashlib.sha256()
+    workers = scoring_workers(req.workers, 0, len(ds) * size[0] * size[1])
+    scorer, batch = MapScorer(scores, workers), []
     for i in tqdm(range(len(ds)), desc="maps", unit="map", leave=False, dynamic_ncols=True):
         path = map_path(folder, ds.image_ids[i])
         if not path.is_file():
             raise UserError(f"{path}: score map is missing")
         data = path.read_bytes()  # read once: hashed and loaded
         digest.update(data)
-        m = load_map(path, data, size, resize)
         t = ds.target(i)
         mask = t["mask"].numpy() if "mask" in t else None
-        scores.add_image(m, t["boxes"].numpy(), mask, False, False)
+        batch.append((load_map(path, data, size, req.resize), t["boxes"].numpy(), mask))
+        if len(batch) == MAPS_PER_BATCH or i == len(ds) - 1:
+            scorer.add(_as_batch(batch))
+            batch = []
+    scorer.close()
     return digest.hexdigest()
+
+
+def _as_batch(items: list[tuple]) -> tuple:
+    """(map, boxes, mask) per image -> the scorer's batch; no classification."""
+    maps, gts, masks = zip(*items, strict=True)
+    no = np.zeros(len(items), bool)
+    return np.stack(maps), list(gts), None if masks[0] is None else np.stack(masks), no, no
 
 
 def has_maps(folder: Path, ds: WSOLSplit) -> bool:
@@ -222,6 +242,7 @@ class MapsRequest:
     data_root: str | None = None
     frame: str | None = None  # default: the manifest's, else resize
     resize: bool = False
+    workers: int | None = None  # scoring processes (default: see pool.scoring_workers)
 
 
 def _frame(req: MapsRequest, manifest: dict | None) -> str | None:
@@ -267,7 +288,7 @@ def evaluate_maps(store: Store, req: MapsRequest, force: bool = False) -> tuple[
     if done is not None and not force:
         return done, False
     test = SplitScores.for_split(gt.test, True, gt.trivial, classify=False)
-    digests = {req.split: _score_folder(req.folder, gt.test, gt.image_size, req.resize, test)}
+    digests = {req.split: _score_folder(req.folder, gt.test, gt.image_size, req, test)}
     val, note = _pick_split(req, gt, test, digests)
     record = {
         "run_id": run_id,
@@ -300,5 +321,5 @@ def _pick_split(
         where = "no val split" if gt.val is None else f"no val maps in {req.folder}"
         return None, f"GT-known / Top-1 Loc left out: {where} to pick the box threshold on"
     val = SplitScores.for_split(gt.val, False, classify=False)
-    digests["val"] = _score_folder(req.folder, gt.val, gt.image_size, req.resize, val)
+    digests["val"] = _score_folder(req.folder, gt.val, gt.image_size, req, val)
     return val, None

@@ -12,6 +12,7 @@ import torch
 from .annotations import Item, box_array, read_wsol_split
 from .data import Splits, WSOLSplit
 from .errors import UserError
+from .evaluation.scores import IGNORE
 from .imaging import (
     CROP,
     Frame,
@@ -25,7 +26,6 @@ from .imaging import (
 )
 
 FRAME = (CROP, CROP)  # (H, W) the models see
-IGNORE = 255  # mask value of pixels that count neither as object nor as background
 
 # The SAT authors' CUB recipe on DeiT-S; the other real datasets start from it.
 CUB_RECIPE = {

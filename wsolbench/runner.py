@@ -5,6 +5,7 @@ so bad input leaves nothing in the results store."""
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 import traceback
@@ -22,8 +23,10 @@ from .config import RunConfig, build_config
 from .data import DatasetPlugin, Splits, collate
 from .environment import environment
 from .errors import UserError
-from .evaluation.evaluate import SplitScores, TrivialBoxes, evaluate_split, summarize
+from .evaluation.evaluate import evaluate_split, summarize
 from .evaluation.perimage import PerImage
+from .evaluation.pool import scoring_workers
+from .evaluation.scores import SplitScores, TrivialBoxes
 from .freeze import PRESETS, apply_freeze
 from .kshot import kshot_indices
 from .method import Method
@@ -230,6 +233,9 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
                 s,
                 f"eval {name}",
                 keep if name == "test" else None,
+                scoring_workers(
+                    cfg["eval_workers"], cfg["workers"], len(split) * math.prod(splits.image_size)
+                ),
             )
         t_eval = time.perf_counter() - t0 - t_data - t_train
         record = {

@@ -17,7 +17,8 @@ import torch  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from .errors import UserError  # noqa: E402
-from .evaluation.boxes import THRESHOLDS, largest_component_boxes, normalize_authors  # noqa: E402
+from .evaluation.boxes import THRESHOLDS, normalize_authors  # noqa: E402
+from .evaluation.componenttree import largest_component_boxes  # noqa: E402
 from .evaluation.evaluate import frame_maps  # noqa: E402
 from .evaluation.perimage import load  # noqa: E402
 from .runner import plan  # noqa: E402

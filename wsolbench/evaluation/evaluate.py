@@ -1,9 +1,8 @@
-"""Run a model over a split and feed every metric accumulator, one image at a time."""
+"""Run a model over a split and feed every metric accumulator with its maps."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -11,88 +10,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data import Splits, WSOLSplit
-from ..imagefiles import IGNORE
+from ..data import Splits
 from ..method import Method
 from ..models.trunk import ModelOutput, minmax
-from .boxes import THRESHOLDS, box_area, box_iou, normalize_benchmark
-from .metrics import (
-    Accumulator,
-    BoxAccuracy,
-    Classification,
-    MaxBoxAccV2,
-    PixelAP,
-    Polarity,
-)
+from .boxes import THRESHOLDS, box_area, normalize_benchmark
 from .perimage import PerImage
-
-
-class TrivialBoxes(Accumulator):
-    """GT-known Loc of fixed boxes that ignore the image: the whole frame, and a
-    centred box of the mean training box size. A method must beat both."""
-
-    def __init__(self, image_size: tuple[int, int], mean_wh: tuple[float, float]) -> None:
-        h, w = image_size
-        bw, bh = mean_wh
-        x0, y0 = (w - bw) / 2, (h - bh) / 2
-        self.boxes = np.array([[0, 0, w - 1, h - 1], [x0, y0, x0 + bw - 1, y0 + bh - 1]])
-        self.state = {"n": np.zeros(()), "hits": np.zeros(2)}
-
-    def update(self, gt: np.ndarray) -> None:
-        self.state["n"] += 1
-        self.state["hits"] += box_iou(self.boxes, gt).max(axis=1) >= 0.5
-
-    def result(self) -> dict[str, float]:
-        acc = 100 * self.state["hits"] / max(float(self.state["n"]), 1.0)
-        return {"baseline_whole_image": float(acc[0]), "baseline_centred_box": float(acc[1])}
-
-
-@dataclass
-class SplitScores:
-    """The accumulators one split feeds; None where the split lacks what they need."""
-
-    cls: Classification | None = field(default_factory=Classification)
-    box: BoxAccuracy | None = field(default_factory=BoxAccuracy)
-    maxbox: MaxBoxAccV2 | None = field(default_factory=MaxBoxAccV2)
-    pixel: PixelAP | None = None
-    polarity: Polarity | None = None
-    trivial: TrivialBoxes | None = None
-
-    @classmethod
-    def for_split(
-        cls,
-        split: WSOLSplit,
-        pixel: bool,
-        trivial: TrivialBoxes | None = None,
-        classify: bool = True,
-    ) -> SplitScores:
-        boxes = split.has_boxes
-        return cls(
-            cls=Classification() if classify else None,
-            box=BoxAccuracy() if boxes else None,
-            maxbox=MaxBoxAccV2() if boxes else None,
-            pixel=PixelAP() if pixel and split.has_masks else None,
-            polarity=Polarity() if pixel and split.has_masks else None,
-            trivial=trivial if boxes else None,
-        )
-
-    def add_image(
-        self, m: np.ndarray, gt: np.ndarray, mask: np.ndarray | None, c1: bool, c5: bool
-    ) -> np.ndarray | None:
-        """Score one map in [0, 1] on the evaluation frame (the exchange map, see
-        frame_maps). The benchmark's metrics take it as given, as its evaluator does;
-        the authors' rule min-max scales it first. Returns the best IoU per threshold
-        under the authors' rule (None: no boxes)."""
-        iou = self.box.update(m, gt, c1, c5) if self.box is not None else None
-        if self.maxbox is not None:
-            self.maxbox.update(m, gt)
-        if self.pixel is not None:
-            self.pixel.update(m, mask == 1, mask == IGNORE)
-        if self.polarity is not None:
-            self.polarity.update(m, mask == 1, mask == IGNORE)
-        if self.trivial is not None:
-            self.trivial.update(gt)
-        return iou
+from .pool import MapScorer
+from .scores import SplitScores
 
 
 def resize_maps(maps: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
@@ -148,19 +72,32 @@ def evaluate_split(
     scores: SplitScores,
     desc: str,
     keep: PerImage | None = None,
+    workers: int = 0,
 ) -> SplitScores:
-    """Feed every accumulator; ``keep`` collects per-image results for figures."""
-    image_size = splits.image_size
+    """Feed every accumulator, the maps scored by ``workers`` processes (0: inline)
+    while the model computes the next batch; ``keep`` collects per-image results."""
+    scorer = MapScorer(scores, workers)
     for batch, cls_scores, maps, grids in predict(method, model, loader, device, splits, desc):
         c1, c5 = scores.cls.update(cls_scores, batch["label"].numpy())
-        masks = batch["mask"].numpy() if "mask" in batch else [None] * len(maps)
-        pred = cls_scores.argmax(axis=1)
-        for i, gt in enumerate(batch["boxes"]):
-            iou = scores.add_image(maps[i], gt.numpy(), masks[i], bool(c1[i]), bool(c5[i]))
-            if keep is not None:
-                area = box_area(gt.numpy()).max(initial=0) / (image_size[0] * image_size[1])
-                keep.add(int(batch["index"][i]), int(pred[i]), iou, grids[i], float(area))
-    return scores
+        masks = batch["mask"].numpy() if "mask" in batch else None
+        gts = [gt.numpy() for gt in batch["boxes"]]
+        then = None
+        if keep is not None:
+            then = _keeper(keep, batch["index"], cls_scores.argmax(axis=1), grids, gts, splits)
+        scorer.add((maps, gts, masks, c1, c5), then)
+    return scorer.close()
+
+
+def _keeper(keep: PerImage, index, pred, grids, gts, splits: Splits):
+    """A batch's per-image record, written once its IoUs are known."""
+    h, w = splits.image_size
+
+    def then(ious: list) -> None:
+        for i, iou in enumerate(ious):
+            area = box_area(gts[i]).max(initial=0) / (h * w)
+            keep.add(int(index[i]), int(pred[i]), iou, grids[i], float(area))
+
+    return then
 
 
 def summarize(val: SplitScores | None, test: SplitScores, threshold_on: str) -> dict:

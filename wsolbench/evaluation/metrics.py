@@ -3,16 +3,12 @@ jobs, ``result`` at the end. Memory does not grow with the number of images."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
-from .boxes import (
-    BENCHMARK_THRESHOLDS,
-    THRESHOLDS,
-    best_contour_iou,
-    box_iou,
-    largest_component_boxes,
-    normalize_authors,
-)
+from .boxes import BENCHMARK_THRESHOLDS, THRESHOLDS, box_iou, normalize_authors
+from .componenttree import best_contour_iou, largest_component_boxes
 
 IOU_LEVELS = (0.3, 0.5, 0.7)
 
@@ -25,6 +21,12 @@ class Accumulator:
     def merge(self, other: Accumulator) -> None:
         for k in self.state:
             self.state[k] = self.state[k] + other.state[k]
+
+    def empty_copy(self) -> Accumulator:
+        """The same accumulator (thresholds, boxes) with nothing counted yet."""
+        new = copy.copy(self)
+        new.state = {k: np.zeros_like(v) for k, v in self.state.items()}
+        return new
 
 
 class Classification(Accumulator):

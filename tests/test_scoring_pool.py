@@ -1,0 +1,52 @@
+"""Scoring in worker processes gives exactly what scoring inline gives."""
+
+import numpy as np
+
+from wsolbench.evaluation.evaluate import summarize
+from wsolbench.evaluation.pool import MapScorer, scoring_workers
+from wsolbench.evaluation.scores import SplitScores, TrivialBoxes
+
+
+def batches(n_batches: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:48, 0:48]
+    for _ in range(n_batches):
+        b = 16
+        centre = rng.uniform(8, 40, (b, 2))
+        maps = np.exp(-((xx - centre[:, :1, None]) ** 2 + (yy - centre[:, 1:, None]) ** 2) / 60)
+        maps = (maps + 0.3 * rng.random((b, 48, 48))).astype(np.float32)
+        maps = (maps - maps.min((1, 2), keepdims=True)) / np.ptp(maps, (1, 2), keepdims=True)
+        gts = [np.array([[c[0] - 8, c[1] - 8, c[0] + 8, c[1] + 8]]) for c in centre]
+        masks = (maps > 0.6).astype(np.uint8)
+        c1 = rng.random(b) < 0.8
+        yield maps, gts, masks, c1, c1 | (rng.random(b) < 0.5)
+
+
+def fresh() -> SplitScores:
+    from wsolbench.evaluation.metrics import PixelAP, Polarity
+
+    return SplitScores(
+        cls=None, pixel=PixelAP(), polarity=Polarity(), trivial=TrivialBoxes((48, 48), (16, 16))
+    )
+
+
+def test_workers_count_exactly_what_inline_scoring_counts():
+    inline, pooled = MapScorer(fresh(), 0), MapScorer(fresh(), 2)
+    seen_inline, seen_pooled = [], []
+    for batch in batches(12):
+        inline.add(batch, seen_inline.extend)
+        pooled.add(batch, seen_pooled.extend)
+    a, b = inline.close(), pooled.close()
+    for name in ("box", "maxbox", "pixel", "polarity", "trivial"):
+        for key, value in getattr(a, name).state.items():
+            np.testing.assert_array_equal(getattr(b, name).state[key], value, err_msg=name)
+    assert a.box.state["n"] == 12 * 16
+    # Every image's IoU curve comes back, in submission order.
+    assert len(seen_pooled) == 12 * 16
+    np.testing.assert_array_equal(np.stack(seen_pooled), np.stack(seen_inline))
+    assert summarize(None, b, "test")["metrics"] == summarize(None, a, "test")["metrics"]
+
+
+def test_small_splits_are_scored_inline():
+    assert scoring_workers(None, 0, 600 * 64 * 64) == 0
+    assert scoring_workers(3, 0, 10) == 3  # asked for: given

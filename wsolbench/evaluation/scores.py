@@ -1,0 +1,98 @@
+"""What one split's maps feed: every metric accumulator, and the fixed-box baselines.
+Free of torch, so scoring workers start light (see ``pool``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .boxes import box_iou
+from .metrics import Accumulator, BoxAccuracy, Classification, MaxBoxAccV2, PixelAP, Polarity
+
+if TYPE_CHECKING:
+    from ..data import WSOLSplit
+
+IGNORE = 255  # mask value of pixels that count neither as object nor as background
+
+
+class TrivialBoxes(Accumulator):
+    """GT-known Loc of fixed boxes that ignore the image: the whole frame, and a
+    centred box of the mean training box size. A method must beat both."""
+
+    def __init__(self, image_size: tuple[int, int], mean_wh: tuple[float, float]) -> None:
+        h, w = image_size
+        bw, bh = mean_wh
+        x0, y0 = (w - bw) / 2, (h - bh) / 2
+        self.boxes = np.array([[0, 0, w - 1, h - 1], [x0, y0, x0 + bw - 1, y0 + bh - 1]])
+        self.state = {"n": np.zeros(()), "hits": np.zeros(2)}
+
+    def update(self, gt: np.ndarray) -> None:
+        self.state["n"] += 1
+        self.state["hits"] += box_iou(self.boxes, gt).max(axis=1) >= 0.5
+
+    def result(self) -> dict[str, float]:
+        acc = 100 * self.state["hits"] / max(float(self.state["n"]), 1.0)
+        return {"baseline_whole_image": float(acc[0]), "baseline_centred_box": float(acc[1])}
+
+
+@dataclass
+class SplitScores:
+    """The accumulators one split feeds; None where the split lacks what they need."""
+
+    cls: Classification | None = field(default_factory=Classification)
+    box: BoxAccuracy | None = field(default_factory=BoxAccuracy)
+    maxbox: MaxBoxAccV2 | None = field(default_factory=MaxBoxAccV2)
+    pixel: PixelAP | None = None
+    polarity: Polarity | None = None
+    trivial: TrivialBoxes | None = None
+
+    @classmethod
+    def for_split(
+        cls,
+        split: WSOLSplit,
+        pixel: bool,
+        trivial: TrivialBoxes | None = None,
+        classify: bool = True,
+    ) -> SplitScores:
+        boxes = split.has_boxes
+        return cls(
+            cls=Classification() if classify else None,
+            box=BoxAccuracy() if boxes else None,
+            maxbox=MaxBoxAccV2() if boxes else None,
+            pixel=PixelAP() if pixel and split.has_masks else None,
+            polarity=Polarity() if pixel and split.has_masks else None,
+            trivial=trivial if boxes else None,
+        )
+
+    def add_image(
+        self, m: np.ndarray, gt: np.ndarray, mask: np.ndarray | None, c1: bool, c5: bool
+    ) -> np.ndarray | None:
+        """Score one map in [0, 1] on the evaluation frame (the exchange map, see
+        frame_maps). The benchmark's metrics take it as given, as its evaluator does;
+        the authors' rule min-max scales it first. Returns the best IoU per threshold
+        under the authors' rule (None: no boxes)."""
+        iou = self.box.update(m, gt, c1, c5) if self.box is not None else None
+        if self.maxbox is not None:
+            self.maxbox.update(m, gt)
+        if self.pixel is not None:
+            self.pixel.update(m, mask == 1, mask == IGNORE)
+        if self.polarity is not None:
+            self.polarity.update(m, mask == 1, mask == IGNORE)
+        if self.trivial is not None:
+            self.trivial.update(gt)
+        return iou
+
+    def merge(self, other: SplitScores) -> None:
+        """Add another's counts (a worker's share of the same split)."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if mine is not None and theirs is not None:
+                mine.merge(theirs)
+
+    def empty_copy(self) -> SplitScores:
+        """The same accumulators with nothing counted, class scores left out (the
+        caller counts those): what a scoring worker fills."""
+        parts = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "cls"}
+        return SplitScores(cls=None, **{k: a and a.empty_copy() for k, a in parts.items()})
