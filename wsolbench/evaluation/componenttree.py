@@ -74,7 +74,7 @@ def _join(p, q, root, x, y, w, h, parent, box, size, first, border) -> int:
     return a
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _add(p, x, y, w, h, diagonal, parent, box, size, first, border) -> int:
     """Add pixel ``p`` (at ``x``, ``y``), joined with its added neighbours (8-connected
     with ``diagonal``, else 4-connected); returns the root of its component."""
@@ -231,37 +231,28 @@ def _euler(band: np.ndarray, w: int, h: int, m: int) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _contour_best_iou(gray: np.ndarray, levels: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(T,) best IoU at each level over every box cv2's RETR_TREE contours of
-    ``gray > level`` give (outer and hole borders), for a uint8 map and
-    non-decreasing integer levels. The WSOL benchmark's MaxBoxAccV2 rule."""
-    h, w = gray.shape
-    distinct = np.unique(levels)
-    lut = np.searchsorted(distinct, np.arange(256), side="left")  # levels below v
-    band = lut[gray.ravel()]
-    order, xs, ys, start = _band_order(band, w, distinct.size + 1)
-    every = np.ones(distinct.size, np.bool_)
+def _contour_best(band: np.ndarray, w: int, h: int, m: int, gt: np.ndarray) -> np.ndarray:
+    """(m,) best IoU at each distinct level over every box cv2's RETR_TREE contours
+    give (outer and hole borders); ``band``: how many levels lie below each pixel."""
+    order, xs, ys, start = _band_order(band, w, m + 1)
+    every = np.ones(m, np.bool_)
     best, components = _contour_pass(order, xs, ys, start, w, h, gt, False, every)
     # Holes = components - Euler number: their pass scores only the levels that have
     # some and stops after the last (none at all: no pass).
-    holes = components != _euler(band, w, h, distinct.size)
+    holes = components != _euler(band, w, h, m)
     if holes.any():
         hole_best = _contour_pass(order, xs, ys, start, w, h, gt, True, holes)[0]
         best = np.maximum(best, hole_best)
-    return best[np.searchsorted(distinct, levels)]
+    return best
 
 
 @nb.njit(cache=True)
-def _largest_boxes(m: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+def _largest_boxes(band: np.ndarray, w: int, h: int, t: int) -> np.ndarray:
     """(T, 4) box of the largest 8-connected component of ``m > t`` for ascending
     thresholds: (x0, y0, x1 + 1, y1 + 1); no pixel above t -> the whole frame
     (0, 0, W, H). By pixel count; a tie goes to the component cv2's labelling numbers
     first (the one whose first 2x2 block comes first in raster order). The SAT/TS-CAM
-    authors' rule."""
-    h, w = m.shape
-    t = thresholds.size
-    # Band of a pixel: how many thresholds lie below its value (exact float compares).
-    band = np.searchsorted(thresholds, m.ravel(), side="left")
+    authors' rule. ``band``: how many of the t thresholds lie below each pixel."""
     order, xs, ys, start = _band_order(band, w, t + 1)
     parent, box, size, first, border = _new_forest(order.size)
     out = np.empty((t, 4), np.int64)
@@ -284,7 +275,10 @@ def largest_component_boxes(m: np.ndarray, thresholds: np.ndarray) -> np.ndarray
     """SAT/TS-CAM authors' rule on an (authors-normalised) map: (T, 4) boxes, see
     ``_largest_boxes``. Float32 maps are compared in float64, as numpy compares them
     with float64 thresholds."""
-    return _largest_boxes(np.ascontiguousarray(m, np.float64), np.asarray(thresholds, np.float64))
+    h, w = m.shape
+    # A pixel's band: how many thresholds lie below its value (exact float compares).
+    band = np.searchsorted(thresholds, np.asarray(m, np.float64).ravel(), side="left")
+    return _largest_boxes(band, w, h, len(thresholds))
 
 
 def best_contour_iou(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -294,4 +288,8 @@ def best_contour_iou(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) ->
     ``int(t * max)``, strictly above."""
     gray = (np.asarray(m01, np.float64) * 255).astype(np.uint8)
     levels = (np.asarray(thresholds, np.float64) * int(gray.max())).astype(np.int64)
-    return _contour_best_iou(gray, levels, np.ascontiguousarray(gt, np.float64).reshape(-1, 4))
+    distinct = np.unique(levels)
+    band = np.searchsorted(distinct, np.arange(256), side="left")[gray.ravel()]
+    gt = np.ascontiguousarray(gt, np.float64).reshape(-1, 4)
+    best = _contour_best(band, gray.shape[1], gray.shape[0], distinct.size, gt)
+    return best[np.searchsorted(distinct, levels)]
