@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from .benchmaps import synthetic_maps
 from .evaluation import reference
 from .evaluation.boxes import (
     BENCHMARK_THRESHOLDS,
@@ -129,7 +130,6 @@ def _box_rows(maps: list, boxes: np.ndarray) -> list[tuple]:
 
 
 def metrics(images: int = 1000, **_) -> list[tuple]:
-    from .bench import synthetic_maps
 
     n = min(images, 1000)
     maps, boxes, masks = (np.concatenate(a) for a in zip(*synthetic_maps(n, seed=1), strict=True))
