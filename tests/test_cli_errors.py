@@ -36,6 +36,8 @@ def run_bad(capsys, store, *argv):
         (["sat", "--backbone", "resnet18"], "must be a timm VisionTransformer"),
         (["sat", "--pretrained", "missing.pt"], "missing.pt: weights file not found"),
         (["sat", "--sat-blocks", "x"], "argument --sat-blocks: invalid int value: 'x'"),
+        (["sat", "--loss-delay", "2"], "loss_delay: must be in [0.0, 1.0), got 2.0"),
+        (["sat", "--eval-workers", "-1"], "eval_workers: must be >= 0, got -1"),
         ([], "no method given"),
     ],
 )

@@ -34,7 +34,10 @@ def number_in(lo: float, hi: float | None = None, open_lo: bool = False) -> Call
         v = float(v)
         bad_lo = v <= lo if open_lo else v < lo
         if bad_lo or (hi is not None and v >= hi):
-            interval = f"({lo}, {hi})" if hi is not None else f"{'>' if open_lo else '>='} {lo}"
+            left = "(" if open_lo else "["
+            interval = (
+                f"{left}{lo}, {hi})" if hi is not None else f"{'>' if open_lo else '>='} {lo}"
+            )
             raise ValueError(f"must be in {interval}, got {v}")
         return v
 

@@ -15,6 +15,7 @@ METRICS = {
     "maxboxaccv2": "MaxBoxAccV2",
     "pxap": "PxAP",
     "piou": "pIoU",
+    "flipped_maps": "flipped %",  # test maps brighter outside the object than inside
 }
 FORMATS = ("md", "csv", "latex")
 

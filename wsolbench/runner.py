@@ -5,6 +5,7 @@ so bad input leaves nothing in the results store."""
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 import time
@@ -30,6 +31,7 @@ from .evaluation.scores import SplitScores, TrivialBoxes
 from .freeze import PRESETS, apply_freeze
 from .kshot import kshot_indices
 from .method import Method
+from .models.trunk import create_vit
 from .registry import DATASETS, METHODS
 from .store import Store, save_torch, write_json
 from .trainer import train
@@ -69,8 +71,15 @@ def plan(given: dict[str, Any], cached_only: bool = False) -> Plan:
     """Check a run's settings and resolve its weights (``cached_only``: never download,
     as in a sweep task, whose weights the submitting machine resolved)."""
     method, dataset, cfg = configure(given)
+    check_backbone(cfg["backbone"])  # a wrong name is named before weights are sought
     cfg.values["data_sha256"] = dataset.fingerprint(cfg)
     return Plan(method, dataset, cfg, plan_weights(cfg, cached_only))
+
+
+@functools.lru_cache(maxsize=32)
+def check_backbone(name: str) -> None:
+    """Refuse a backbone timm does not know or that is no ViT with a class token."""
+    create_vit(name, 0.0)
 
 
 def configure(given: dict[str, Any]) -> tuple[Method, DatasetPlugin, RunConfig]:
