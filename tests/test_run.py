@@ -117,7 +117,12 @@ def test_main_job_beats_trivial_baselines(cli, tmp_path):
     code, out, err = cli("run", "sat", cwd=tmp_path)
     assert code == 0, err
     (record,) = (tmp_path / "results").glob("*/record.json")
-    m = json.loads(record.read_text())["metrics"]
+    rec = json.loads(record.read_text())
+    m = rec["metrics"]
+    # It fine-tunes the shipped trunk, and the record says so.
+    assert rec["pretrained"]["source"] == "shipped" and rec["config"]["pretrained"] == "hub"
+    assert rec["pretrained"]["loaded"] == 78 and rec["config"]["epochs"] == 3
+    assert 0 <= m["flipped_maps"] <= 100
     assert m["top1_cls"] > 90
     assert m["baseline_whole_image"] < 5
     assert m["gt_known_loc"] > m["baseline_centred_box"] + 15

@@ -45,25 +45,15 @@ def _root(parent: np.ndarray, q: int) -> int:
 
 
 @nb.njit(cache=True, inline="always")
-def _join(p, q, root, x, y, w, h, parent, box, size, first, border) -> int:
-    """Join added neighbour ``q`` to pixel ``p``'s component (``root``; -1: ``p`` has
-    none yet); returns p's root."""
-    if parent[q] == root:  # already together (q is the root or its direct child)
+def _link(q, root, parent, box, size, first, border) -> int:
+    """Merge the component of added pixel ``q`` with ``root``'s (-1: none yet);
+    returns the root of the union."""
+    if root != -1 and parent[q] == root:  # already together: q is root or its child
         return root
     r = _root(parent, q)
-    if root == -1:  # the first neighbour's component takes the pixel in
-        parent[p] = r
-        box[0, r] = min(box[0, r], x)
-        box[1, r] = min(box[1, r], y)
-        box[2, r] = max(box[2, r], x)
-        box[3, r] = max(box[3, r], y)
-        size[r] += 1
-        first[r] = min(first[r], (y >> 1) * ((w + 1) >> 1) + (x >> 1))
-        border[r] = border[r] or x == 0 or y == 0 or x == w - 1 or y == h - 1
+    if root == -1 or r == root:
         return r
-    if r == root:
-        return root
-    a, b = (root, r) if size[root] >= size[r] else (r, root)  # merge, by size
+    a, b = (root, r) if size[root] >= size[r] else (r, root)  # union by size
     parent[b] = a
     for k in range(2):
         box[k, a] = min(box[k, a], box[k, b])
@@ -75,39 +65,52 @@ def _join(p, q, root, x, y, w, h, parent, box, size, first, border) -> int:
 
 
 @nb.njit(cache=True)
-def _add(p, x, y, w, h, diagonal, parent, box, size, first, border) -> int:
-    """Add pixel ``p`` (at ``x``, ``y``), joined with its added neighbours (8-connected
-    with ``diagonal``, else 4-connected); returns the root of its component."""
+def _add_run(p0, x0, x1, y, w, h, diagonal, parent, box, size, first, border) -> int:
+    """Add the run of pixels x0..x1 of row y (``p0``: x0's index), joined with their
+    added neighbours (8-connected with ``diagonal``, else 4-connected); returns the
+    root of their component (``p0`` itself when it is new). A run is linked once
+    along its two ends and the rows above and below, not pixel by pixel."""
     root = -1
-    if 0 < x < w - 1 and 0 < y < h - 1:  # inside: every neighbour exists
-        for q in (p - w, p - 1, p + 1, p + w):
-            if parent[q] >= 0:
-                root = _join(p, q, root, x, y, w, h, parent, box, size, first, border)
-        if diagonal:
-            for q in (p - w - 1, p - w + 1, p + w - 1, p + w + 1):
+    if x0 > 0 and parent[p0 - 1] >= 0:
+        root = _link(p0 - 1, root, parent, box, size, first, border)
+    if x1 < w - 1 and parent[p0 + x1 - x0 + 1] >= 0:
+        root = _link(p0 + x1 - x0 + 1, root, parent, box, size, first, border)
+    reach = 1 if diagonal else 0
+    lo, hi = max(x0 - reach, 0), min(x1 + reach, w - 1)
+    for yy in (y - 1, y + 1):
+        if 0 <= yy < h:
+            for q in range(yy * w + lo, yy * w + hi + 1):
                 if parent[q] >= 0:
-                    root = _join(p, q, root, x, y, w, h, parent, box, size, first, border)
+                    root = _link(q, root, parent, box, size, first, border)
+    # cv2's 8-connected labelling (Spaghetti) scans 2x2 blocks in raster order and a
+    # block holds at most one component: labels follow each one's first block.
+    block = (y >> 1) * ((w + 1) >> 1) + (x0 >> 1)
+    edge = y == 0 or y == h - 1 or x0 == 0 or x1 == w - 1
+    if root == -1:  # a component of its own
+        root = p0
+        box[0, p0], box[1, p0], box[2, p0], box[3, p0] = x0, y, x1, y
+        size[p0], first[p0], border[p0] = 0, block, edge
     else:
-        for dy in range(-1, 2):
-            for dx in range(-1, 2):
-                yy, xx = y + dy, x + dx
-                if yy < 0 or yy >= h or xx < 0 or xx >= w or (dy == 0 and dx == 0):
-                    continue
-                if dy != 0 and dx != 0 and not diagonal:
-                    continue
-                if parent[yy * w + xx] >= 0:
-                    q = yy * w + xx
-                    root = _join(p, q, root, x, y, w, h, parent, box, size, first, border)
-    if root == -1:  # no added neighbour: a component of its own
-        parent[p] = p
-        box[0, p], box[1, p], box[2, p], box[3, p] = x, y, x, y
-        size[p] = 1
-        # cv2's 8-connected labelling (Spaghetti) scans 2x2 blocks in raster order and
-        # a block holds at most one component: labels follow each one's first block.
-        first[p] = (y >> 1) * ((w + 1) >> 1) + (x >> 1)
-        border[p] = x == 0 or y == 0 or x == w - 1 or y == h - 1
-        root = p
+        box[0, root] = min(box[0, root], x0)
+        box[1, root] = min(box[1, root], y)
+        box[2, root] = max(box[2, root], x1)
+        box[3, root] = max(box[3, root], y)
+        first[root] = min(first[root], block)
+        border[root] = border[root] or edge
+    size[root] += x1 - x0 + 1
+    for p in range(p0, p0 + x1 - x0 + 1):
+        parent[p] = root
     return root
+
+
+@nb.njit(cache=True, inline="always")
+def _run_end(order, ys, k: int, end: int) -> int:
+    """One past the last entry of the run starting at ``k`` (consecutive pixels of
+    one row within a band)."""
+    j = k + 1
+    while j < end and order[j] == order[j - 1] + 1 and ys[j] == ys[k]:
+        j += 1
+    return j
 
 
 @nb.njit(cache=True, inline="always")
@@ -184,10 +187,17 @@ def _contour_pass(order, xs, ys, start, w, h, gt, hole, wanted) -> np.ndarray:
     for step in range(steps):
         level = step if hole else m - 1 - step
         band = level if hole else level + 1  # the band that joins at this level
-        for k in range(start[band], start[band + 1]):
-            _add(order[k], xs[k], ys[k], w, h, not hole, parent, box, size, first, border)
-            roots[nroots] = order[k]
-            nroots += 1
+        k = start[band]
+        while k < start[band + 1]:
+            j = _run_end(order, ys, k, start[band + 1])
+            x1 = xs[k] + j - k - 1
+            r = _add_run(
+                order[k], xs[k], x1, ys[k], w, h, not hole, parent, box, size, first, border
+            )
+            if r == order[k]:  # a new component: one more root to score
+                roots[nroots] = r
+                nroots += 1
+            k = j
         if not wanted[level]:
             continue
         if nroots == 0 and not hole:
@@ -258,10 +268,14 @@ def _largest_boxes(band: np.ndarray, w: int, h: int, t: int) -> np.ndarray:
     out = np.empty((t, 4), np.int64)
     best, best_size, best_first = -1, 0, 0
     for i in range(t - 1, -1, -1):
-        for k in range(start[i + 1], start[i + 2]):  # above threshold i from here on
-            r = _add(order[k], xs[k], ys[k], w, h, True, parent, box, size, first, border)
+        k = start[i + 1]
+        while k < start[i + 2]:  # the pixels above threshold i from here on
+            j = _run_end(order, ys, k, start[i + 2])
+            x1 = xs[k] + j - k - 1
+            r = _add_run(order[k], xs[k], x1, ys[k], w, h, True, parent, box, size, first, border)
             if size[r] > best_size or (size[r] == best_size and first[r] < best_first):
                 best, best_size, best_first = r, size[r], first[r]
+            k = j
         if best < 0:
             out[i, 0], out[i, 1], out[i, 2], out[i, 3] = 0, 0, w, h
         else:
