@@ -3,6 +3,7 @@ YAML configs, reports, resume, and the main job's localization quality."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -133,13 +134,29 @@ def test_evaluate_reproduces_the_run(tiny_run, cli):
     store, run_dir = tiny_run
     rec = json.loads((run_dir / "record.json").read_text())
     ckpt = str(run_dir / "model.pt")
-    code, out, err = cli("evaluate", "sat", "--checkpoint", ckpt, *TINY, "--results", str(store))
+    # Scored by two worker processes this time (the run itself scored inline).
+    code, out, err = cli(
+        "evaluate",
+        "sat",
+        "--checkpoint",
+        ckpt,
+        *TINY,
+        "--eval-workers",
+        "2",
+        "--results",
+        str(store),
+    )
     assert code == 0, err
     (other,) = [p for p in store.iterdir() if p.name != run_dir.name]
     ev = json.loads((other / "record.json").read_text())
     assert ev["mode"] == "evaluate" and ev["history"] == []
     assert ev["metrics"] == rec["metrics"] and ev["threshold"] == rec["threshold"]
     assert len(ev["config"]["checkpoint_sha256"]) == 64
+    # Per-image results came back from the workers to the right images.
+    with np.load(run_dir / "per_image.npz") as a, np.load(other / "per_image.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
 def test_evaluate_with_weights_of_another_method(tiny_run, cli, tmp_path):
