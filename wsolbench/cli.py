@@ -242,8 +242,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     p = plan(given)
     record, ran = execute(p, store, force=args.force)
     _print_record(record, ran, store)
-    if p.weights.source == "none" and not p.cfg["checkpoint"] and p.cfg["dataset"] != "synthetic":
-        print("note: trained from scratch (--pretrained none), not from ImageNet weights")
+    if p.weights.source == "none" and not p.cfg["checkpoint"]:
+        start = "the shipped trunk" if p.cfg["dataset"] == "synthetic" else "ImageNet weights"
+        print(f"note: trained from scratch (--pretrained none), not from {start}")
     return 0
 
 
