@@ -191,7 +191,9 @@ def test_maps_of_another_size_are_refused_unless_resizing_is_asked(cli, maps_dir
     rc, out, err = score_maps(cli, root, maps, "--resize-maps")
     assert rc == 0, err
     (rec,) = [json.loads(p.read_text()) for p in (tmp_path / "results").glob("*/record.json")]
-    assert set(rec["metrics"]) == {"pxap", "piou", "flipped_maps"} and 0 < rec["metrics"]["pxap"] < 100
+    assert (
+        set(rec["metrics"]) == {"pxap", "piou", "flipped_maps"} and 0 < rec["metrics"]["pxap"] < 100
+    )
     assert rec["protocol"]["frame"] == "resize" and rec["config"]["resize_maps"] is True
 
 
