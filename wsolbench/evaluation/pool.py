@@ -11,6 +11,7 @@ stays bounded by the batch size, as when scoring inline.
 from __future__ import annotations
 
 import os
+import sys
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -58,6 +59,23 @@ def score_batch(empty: SplitScores, batch: Batch) -> tuple[SplitScores, list]:
     return empty, ious
 
 
+def _start_light(pool: ProcessPoolExecutor, workers: int) -> None:
+    """Start every worker now without re-running the parent's main script in it:
+    spawn would import ``__main__`` (the ``wsolbench`` command, so torch and the
+    whole CLI, seconds and hundreds of MB each) although scoring needs none of it."""
+    main = sys.modules["__main__"]
+    saved = {k: main.__dict__[k] for k in ("__spec__", "__file__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:  # one task per worker: each submit starts a process while none is idle
+        for future in [pool.submit(os.getpid) for _ in range(workers)]:
+            future.result()
+    finally:
+        main.__dict__.update(saved)
+        if "__spec__" not in saved:
+            del main.__spec__
+
+
 class MapScorer:
     """Feed a split's accumulators batch by batch, inline or in ``workers`` processes;
     ``then`` (per batch) receives the per-image IoUs once they are known."""
@@ -68,6 +86,7 @@ class MapScorer:
         if workers > 0:
             # spawn: the parent holds torch's threads, which fork would copy mid-state.
             self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+            _start_light(self.pool, workers)
         self.pending: deque[tuple[Future, Callable | None]] = deque()
         self.limit = 2 * max(workers, 1)
 
