@@ -100,6 +100,9 @@ def test_one_file_at_two_paths_is_one_run(tmp_path):
     assert plan({"method": "sat"}).cfg.run_id not in ids  # from scratch: another run
 
 
+MICRO224 = "wsolbench_vit_micro_patch16_224"  # no weights of its own, shipped or hub
+
+
 def test_position_embedding_of_another_grid_is_resampled(tmp_path):
     # A ViT with our micro trunk's widths made for 160x160 (10x10 patches); the model
     # is at 224 (14x14). The grid is resampled with timm's function, not skipped.
@@ -108,7 +111,7 @@ def test_position_embedding_of_another_grid_is_resampled(tmp_path):
     )
     torch.save({"model": src.state_dict()}, tmp_path / "vit160.pt")
     model = METHODS.get("sat")().build(
-        plan({"method": "sat", "backbone": "wsolbench_vit_micro_patch16_224"}).cfg, 3
+        plan({"method": "sat", "backbone": MICRO224, "pretrained": "none"}).cfg, 3
     )
     report = load_pretrained(model, tmp_path / "vit160.pt")
     assert report["resampled"] == ["pos_embed: (1, 101, 96) -> (1, 197, 96)"]
