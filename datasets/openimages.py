@@ -5,10 +5,10 @@ dataset folder."""
 
 from __future__ import annotations
 
-from wsolbench.config import RunConfig
-from wsolbench.data import DatasetPlugin, Splits, dataset_folder
-from wsolbench.imagefiles import CUB_RECIPE, metadata_splits
-from wsolbench.registry import register_dataset
+from wsolbench.core.config import RunConfig
+from wsolbench.core.registry import register_dataset
+from wsolbench.data.imagefiles import CUB_RECIPE, metadata_splits
+from wsolbench.data.splits import DatasetPlugin, Splits, dataset_folder
 
 
 @register_dataset("openimages")

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import torch
 
-from wsolbench.config import RunConfig
-from wsolbench.data import DatasetPlugin, Splits, WSOLSplit
-from wsolbench.registry import register_dataset
+from wsolbench.core.config import RunConfig
+from wsolbench.core.registry import register_dataset
+from wsolbench.data.splits import DatasetPlugin, Splits, WSOLSplit
 
 SIZE = 64
 NUM_CLASSES = 6

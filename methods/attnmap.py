@@ -24,8 +24,8 @@ from __future__ import annotations
 from torch import nn
 from wsolbench.methods.sat import SAT, SATNet
 
-from wsolbench.config import RunConfig
-from wsolbench.registry import register_method
+from wsolbench.core.config import RunConfig
+from wsolbench.core.registry import register_method
 
 
 @register_method("attnmap")

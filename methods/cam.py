@@ -13,11 +13,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from wsolbench.config import RunConfig
-from wsolbench.losses import cross_entropy_only, unused_by_spatial_losses
-from wsolbench.method import Method
+from wsolbench.core.config import RunConfig
+from wsolbench.core.registry import register_method
+from wsolbench.models.losses import cross_entropy_only, unused_by_spatial_losses
+from wsolbench.models.method import Method
 from wsolbench.models.trunk import ModelOutput, WSOLViT, minmax
-from wsolbench.registry import register_method
 
 
 class CAMNet(WSOLViT):

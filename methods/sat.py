@@ -27,13 +27,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from wsolbench.config import RunConfig
-from wsolbench.errors import UserError
-from wsolbench.losses import spatial_losses, unused_by_spatial_losses
-from wsolbench.method import Method
+from wsolbench.core.config import RunConfig
+from wsolbench.core.errors import UserError
+from wsolbench.core.registry import register_method
 from wsolbench.models.attention import block_forward
+from wsolbench.models.losses import spatial_losses, unused_by_spatial_losses
+from wsolbench.models.method import Method
 from wsolbench.models.trunk import ModelOutput, WSOLViT
-from wsolbench.registry import register_method
 
 
 class SATNet(WSOLViT):

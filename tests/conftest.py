@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from wsolbench.config import RunConfig, build_config
-from wsolbench.registry import METHODS
+from wsolbench.core.config import RunConfig, build_config
+from wsolbench.core.registry import METHODS
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@ authors' code: softmax, multiply by the gate, matmul."""
 import torch
 from conftest import micro_config
 
-from wsolbench.registry import METHODS
+from wsolbench.core.registry import METHODS
 
 
 def _pair():

@@ -7,10 +7,10 @@ import pytest
 import torch
 from conftest import micro_config
 
-from wsolbench.benchmetrics import pxap_per_threshold
-from wsolbench.benchtrain import _losses, _models, _step, check_equal
+from wsolbench.bench.metrics import pxap_per_threshold
+from wsolbench.bench.train import _losses, _models, _step, check_equal
+from wsolbench.core.registry import METHODS
 from wsolbench.evaluation.metrics import PixelAP
-from wsolbench.registry import METHODS
 
 
 def test_step_by_step_sat_equals_ours_and_gets_the_same_gradients():

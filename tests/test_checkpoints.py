@@ -5,9 +5,9 @@ import timm
 import torch
 from conftest import micro_config
 
-from wsolbench.checkpoints import load_pretrained
-from wsolbench.errors import UserError
-from wsolbench.registry import METHODS
+from wsolbench.core.errors import UserError
+from wsolbench.core.registry import METHODS
+from wsolbench.train.checkpoints import load_pretrained
 
 
 def sat_net():

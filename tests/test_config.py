@@ -1,7 +1,7 @@
 import pytest
 
-from wsolbench.config import build_config, load_yaml
-from wsolbench.errors import UserError
+from wsolbench.core.config import build_config, load_yaml
+from wsolbench.core.errors import UserError
 
 DEFAULTS = {
     "lambda": 0.2,

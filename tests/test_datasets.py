@@ -7,11 +7,11 @@ import pytest
 import torch
 from miniature import WNIDS, layout, make_cub, make_imagenet, make_openimages, write_metadata
 
-from wsolbench.config import build_config
-from wsolbench.errors import UserError
-from wsolbench.imagefiles import IGNORE
-from wsolbench.imaging import boxes_to_frame, centre_frame
-from wsolbench.registry import DATASETS, METHODS
+from wsolbench.core.config import build_config
+from wsolbench.core.errors import UserError
+from wsolbench.core.registry import DATASETS, METHODS
+from wsolbench.data.imagefiles import IGNORE
+from wsolbench.data.imaging import boxes_to_frame, centre_frame
 
 
 def load(name, root, **given):

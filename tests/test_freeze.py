@@ -2,9 +2,9 @@
 
 import pytest
 
-from wsolbench.config import build_config
-from wsolbench.freeze import apply_freeze, frozen_names
-from wsolbench.registry import METHODS
+from wsolbench.core.config import build_config
+from wsolbench.core.registry import METHODS
+from wsolbench.train.freeze import apply_freeze, frozen_names
 
 EXPECTED = {  # reference-notes: counted on DeiT-S with the conv head
     200: {"a": 0.0, "b": 23.8, "c": 47.6, "d": 71.4, "e": 88.9, "e_proj": 90.9},

@@ -2,8 +2,8 @@
 
 from miniature import make_cub
 
-from wsolbench.runner import plan
-from wsolbench.sweepfile import load_sweep
+from wsolbench.cluster.sweepfile import load_sweep
+from wsolbench.train.plan import plan
 
 
 def test_a_sweep_over_lambda_trains_cam_once(tmp_path):

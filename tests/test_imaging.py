@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from wsolbench.imaging import (
+from wsolbench.data.imaging import (
     boxes_to_frame,
     centre_frame,
     crop,

@@ -1,7 +1,7 @@
 import pytest
 
-from wsolbench.errors import UserError
-from wsolbench.kshot import kshot_indices
+from wsolbench.core.errors import UserError
+from wsolbench.data.kshot import kshot_indices
 
 LABELS = [0] * 5 + [1] * 7 + [2] * 3  # 15 images, smallest class has 3
 

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from wsolbench.losses import batch_area_loss, gaussian_kernel, normalization_loss
+from wsolbench.models.losses import batch_area_loss, gaussian_kernel, normalization_loss
 
 
 def _cdf(x):

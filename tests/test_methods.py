@@ -5,11 +5,11 @@ import pytest
 import torch
 from conftest import micro_config
 
-from wsolbench.checkpoints import load_checkpoint
-from wsolbench.errors import UserError
-from wsolbench.losses import gaussian_kernel
+from wsolbench.core.errors import UserError
+from wsolbench.core.registry import METHODS
 from wsolbench.models.attention import block_forward
-from wsolbench.registry import METHODS
+from wsolbench.models.losses import gaussian_kernel
+from wsolbench.train.checkpoints import load_checkpoint
 
 X = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 LABELS = torch.tensor([1, 4])

@@ -14,12 +14,12 @@ from matplotlib.image import imread
 
 from wsolbench import PROTOCOL_VERSION
 from wsolbench.cli import main
+from wsolbench.cluster.sweepfile import load_sweep
+from wsolbench.core.store import Store, write_json
 from wsolbench.evaluation.boxes import THRESHOLDS
-from wsolbench.paperspec import PAPER, RunIndex, cell_config, load_specs, paper_numbers
-from wsolbench.runner import configure
-from wsolbench.store import Store, write_json
-from wsolbench.sweepfile import load_sweep
-from wsolbench.tables import build_table
+from wsolbench.reporting.paperspec import PAPER, RunIndex, cell_config, load_specs, paper_numbers
+from wsolbench.reporting.tables import build_table
+from wsolbench.train.plan import configure
 
 
 def put(root, metrics: dict, frozen: float = 0.0, curve=None, **given) -> dict:

@@ -13,14 +13,14 @@ import torch
 from conftest import micro_config
 from safetensors.torch import load_file
 
-from wsolbench import weights as weights_module
-from wsolbench.errors import UserError
+from wsolbench.core.errors import UserError
+from wsolbench.core.registry import METHODS
 from wsolbench.evaluation.metrics import Polarity
-from wsolbench.pretrain import RECIPE, pretrain
-from wsolbench.registry import METHODS
-from wsolbench.runner import plan
-from wsolbench.trainer import spatial_weight, warm_up_warning
-from wsolbench.weights import SHIPPED, load_weights, resolve
+from wsolbench.train import weights as weights_module
+from wsolbench.train.plan import plan
+from wsolbench.train.pretrain import RECIPE, pretrain
+from wsolbench.train.trainer import spatial_weight, warm_up_warning
+from wsolbench.train.weights import SHIPPED, load_weights, resolve
 
 TRUNK = "wsolbench_vit_micro_patch8_64"
 

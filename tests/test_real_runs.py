@@ -9,7 +9,7 @@ import torch
 from conftest import micro_config
 from miniature import make_cub, make_imagenet, make_openimages
 
-from wsolbench.registry import METHODS
+from wsolbench.core.registry import METHODS
 
 TINY = [
     "--backbone", "wsolbench_vit_micro_patch16_224", "--epochs", "1", "--batch-size", "4",

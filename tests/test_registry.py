@@ -8,8 +8,8 @@ import uuid
 from conftest import REPO
 
 PLUGIN = """
-from wsolbench.method import Method
-from wsolbench.registry import register_method
+from wsolbench.models.method import Method
+from wsolbench.core.registry import register_method
 
 
 @register_method("{name}")
@@ -51,7 +51,7 @@ def test_top_level_datasets_folder_does_not_shadow(tmp_path):
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("ORIGIN = 'installed'\n")
     probe = (
-        "import datasets; from wsolbench.registry import DATASETS; "
+        "import datasets; from wsolbench.core.registry import DATASETS; "
         "print(datasets.ORIGIN, 'synthetic' in DATASETS.names())"
     )
     out = subprocess.run(

@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch.utils.data import Subset
 
-from wsolbench.config import build_config
-from wsolbench.registry import DATASETS, METHODS
-from wsolbench.runner import make_loader
-from wsolbench.trainer import train
+from wsolbench.core.config import build_config
+from wsolbench.core.registry import DATASETS, METHODS
+from wsolbench.data.splits import make_loader
+from wsolbench.train.trainer import train
 
 
 class InterruptOnEpoch:

@@ -7,9 +7,9 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
+from wsolbench.core.store import Store
 from wsolbench.evaluation.perimage import load
-from wsolbench.show import DPI, PANEL, choose, open_run
-from wsolbench.store import Store
+from wsolbench.reporting.show import DPI, PANEL, choose, open_run
 
 TINY = ["--epochs", "1", "--kshot", "5", "--seed", "3"]
 

@@ -12,9 +12,9 @@ import time
 import pytest
 from conftest import REPO
 
-from wsolbench.store import Store
-from wsolbench.sweep import status, submitted_jobs
-from wsolbench.sweepfile import load_sweep
+from wsolbench.cluster.sweep import status, submitted_jobs
+from wsolbench.cluster.sweepfile import load_sweep
+from wsolbench.core.store import Store
 
 CLUSTER = REPO / "slurm" / "cluster.sh"
 PROFILE = str(REPO / "slurm" / "test.yaml")

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from wsolbench.cli import main
-from wsolbench.store import Store, write_json
-from wsolbench.sweep import append_jobs, status, submitted_jobs
-from wsolbench.sweepfile import load_sweep
+from wsolbench.cluster.sweep import append_jobs, status, submitted_jobs
+from wsolbench.cluster.sweepfile import load_sweep
+from wsolbench.core.store import Store, write_json
 
 TINY = "name: tiny\nmethod: sat\nsettings: {epochs: 1, kshot: 1}\ngrid:\n  seed: [0, 1]\n"
 

@@ -3,8 +3,8 @@ from collections import Counter
 import pytest
 import torch
 
-from wsolbench.data import WSOLSplit
-from wsolbench.registry import DATASETS
+from wsolbench.core.registry import DATASETS
+from wsolbench.data.splits import WSOLSplit
 
 
 @pytest.fixture(scope="module")

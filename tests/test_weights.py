@@ -12,10 +12,10 @@ import torch
 from miniature import make_cub
 from safetensors.torch import save_file
 
-from wsolbench.checkpoints import load_pretrained
-from wsolbench.registry import METHODS
-from wsolbench.runner import plan
-from wsolbench.weights import hub_file
+from wsolbench.core.registry import METHODS
+from wsolbench.train.checkpoints import load_pretrained
+from wsolbench.train.plan import plan
+from wsolbench.train.weights import hub_file
 
 BACKBONE = "vit_tiny_patch16_224"  # DeiT-T's shape: 5.7M parameters, written here at random
 REPO = "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k"

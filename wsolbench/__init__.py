@@ -9,6 +9,6 @@ PROTOCOL_VERSION = "2"
 
 # The plugin folders (methods/, datasets/) are importable as wsolbench.methods and
 # wsolbench.datasets from the first import on, discovery or not.
-from .registry import bind_plugin_packages  # noqa: E402
+from wsolbench.core.registry import bind_plugin_packages  # noqa: E402
 
 bind_plugin_packages()

@@ -12,26 +12,43 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from . import PROTOCOL_VERSION
-from .bench import BENCHMARKS
-from .bench import run as run_benchmarks
-from .config import FIELDS, FRAMES, check_value, load_yaml
-from .digests import file_digest
-from .errors import UserError
-from .exchange import MANIFEST, MapsRequest, evaluate_maps, export_maps
-from .figures import draw_figure
-from .freeze import PRESETS
-from .paperspec import RunIndex, Spec, load_specs, protocol_version, run_command, spec_named
-from .pretrain import RECIPE, pretrain
-from .registry import DATASETS, METHODS
-from .report import FORMATS, metrics_table, render, runs_frame
-from .runner import execute, plan, results_root
-from .show import PICKS, fig5, fig6, show
-from .store import Store, atomic_write
-from .sweep import EXECUTORS, IN_FLIGHT, collect_frame, state_frame, status, submit, wait
-from .sweepfile import load_sweep
-from .tables import build_table, render_table
-from .weights import cache_dir, cached_weights, resolve
+from wsolbench import PROTOCOL_VERSION
+from wsolbench.bench.suite import BENCHMARKS
+from wsolbench.bench.suite import run as run_benchmarks
+from wsolbench.cluster.sweep import (
+    EXECUTORS,
+    IN_FLIGHT,
+    collect_frame,
+    state_frame,
+    status,
+    submit,
+    wait,
+)
+from wsolbench.cluster.sweepfile import load_sweep
+from wsolbench.core.config import FIELDS, FRAMES, check_value, load_yaml
+from wsolbench.core.digests import file_digest
+from wsolbench.core.errors import UserError
+from wsolbench.core.registry import DATASETS, METHODS
+from wsolbench.core.store import Store, atomic_write
+from wsolbench.evaluation.maps import MANIFEST, MapsRequest, evaluate_maps
+from wsolbench.reporting.figures import draw_figure
+from wsolbench.reporting.paperspec import (
+    RunIndex,
+    Spec,
+    load_specs,
+    protocol_version,
+    run_command,
+    spec_named,
+)
+from wsolbench.reporting.runs import FORMATS, metrics_table, render, runs_frame
+from wsolbench.reporting.show import PICKS, fig5, fig6, show
+from wsolbench.reporting.tables import build_table, render_table
+from wsolbench.train.export import export_maps
+from wsolbench.train.freeze import PRESETS
+from wsolbench.train.plan import plan
+from wsolbench.train.pretrain import RECIPE, pretrain
+from wsolbench.train.runner import execute, results_root
+from wsolbench.train.weights import cache_dir, cached_weights, resolve
 
 FIGURES = {"fig5": fig5, "fig6": fig6}
 

@@ -10,13 +10,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data import Splits
-from ..method import Method
-from ..models.trunk import ModelOutput, minmax
-from .boxes import THRESHOLDS, box_area, normalize_benchmark
-from .perimage import PerImage
-from .pool import MapScorer
-from .scores import SplitScores
+from wsolbench.data.splits import Splits
+from wsolbench.evaluation.boxes import THRESHOLDS, box_area, normalize_benchmark
+from wsolbench.evaluation.perimage import PerImage
+from wsolbench.evaluation.pool import MapScorer
+from wsolbench.evaluation.scores import SplitScores, TrivialBoxes
+from wsolbench.models.method import Method
+from wsolbench.models.trunk import ModelOutput, minmax
 
 
 def resize_maps(maps: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
@@ -137,3 +137,10 @@ def _at_threshold(pick: SplitScores, test_curves: dict, classified: bool, out: d
     out["threshold"] = {"box": float(THRESHOLDS[k])}
     keys = ["gt_known", "iou30", "iou70"] + (["top1_loc", "top5_loc"] if classified else [])
     return {f"{key}_loc" if key == "gt_known" else key: float(test_curves[key][k]) for key in keys}
+
+
+def trivial_boxes(splits: Splits) -> TrivialBoxes | None:
+    if not splits.test.has_boxes:
+        return None
+    w, h = splits.box_source().box_sizes().float().mean(dim=0).tolist()
+    return TrivialBoxes(splits.image_size, (w, h))

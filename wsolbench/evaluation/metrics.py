@@ -7,8 +7,8 @@ import copy
 
 import numpy as np
 
-from .boxes import BENCHMARK_THRESHOLDS, THRESHOLDS, box_iou, normalize_authors
-from .componenttree import best_contour_iou, largest_component_boxes
+from wsolbench.evaluation.boxes import BENCHMARK_THRESHOLDS, THRESHOLDS, box_iou, normalize_authors
+from wsolbench.evaluation.componenttree import best_contour_iou, largest_component_boxes
 
 IOU_LEVELS = (0.3, 0.5, 0.7)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..store import atomic_write
+from wsolbench.core.store import atomic_write
 
 MAX_MAPS = 10_000  # grid maps kept per run; larger splits keep an even sample
 

@@ -19,7 +19,7 @@ from multiprocessing import get_context
 
 import numpy as np
 
-from .scores import SplitScores
+from wsolbench.evaluation.scores import SplitScores
 
 # Below this many map pixels a split is scored inline: starting workers (a second
 # each) would cost more than they save. 1,000 maps of 224 x 224 is about 50M.

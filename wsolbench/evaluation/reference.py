@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .boxes import box_iou
+from wsolbench.evaluation.boxes import box_iou
 
 
 def _roi(rowmax: np.ndarray, colmax: np.ndarray, t: float) -> tuple[int, ...] | None:

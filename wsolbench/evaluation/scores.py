@@ -8,13 +8,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .boxes import box_iou
-from .metrics import Accumulator, BoxAccuracy, Classification, MaxBoxAccV2, PixelAP, Polarity
+from wsolbench.data.annotations import IGNORE
+from wsolbench.evaluation.boxes import box_iou
+from wsolbench.evaluation.metrics import (
+    Accumulator,
+    BoxAccuracy,
+    Classification,
+    MaxBoxAccV2,
+    PixelAP,
+    Polarity,
+)
 
 if TYPE_CHECKING:
-    from ..data import WSOLSplit
+    from wsolbench.data.splits import WSOLSplit
 
-IGNORE = 255  # mask value of pixels that count neither as object nor as background
 
 
 class TrivialBoxes(Accumulator):

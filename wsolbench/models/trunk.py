@@ -10,8 +10,8 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from ..errors import UserError
-from . import backbones  # noqa: F401  (registers the small configurations with timm)
+from wsolbench.core.errors import UserError
+from wsolbench.models import backbones  # noqa: F401  (registers the small configurations with timm)
 
 
 @dataclass

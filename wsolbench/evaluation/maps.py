@@ -1,0 +1,285 @@
+"""Score maps in the WSOL benchmark's exchange format: one ``<image id>.npy`` per
+image, a 2-D float array in [0, 1] on the evaluation frame. ``train.export`` writes a
+finished run's maps with a small ``manifest.json`` (frame, protocol, run);
+``evaluate_maps`` scores maps made by any tool, the benchmark's own inference
+included, against a dataset plugin or the benchmark's metadata folder."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from wsolbench.core.config import FRAMES, build_config, make_run_id
+from wsolbench.core.environment import environment
+from wsolbench.core.errors import UserError
+from wsolbench.core.registry import DATASETS
+from wsolbench.core.store import Store, write_json
+from wsolbench.data.annotations import read_wsol_split
+from wsolbench.data.imagefiles import FRAME, FileSplit
+from wsolbench.data.splits import WSOLSplit, check_frame
+from wsolbench.evaluation.evaluate import summarize, trivial_boxes
+from wsolbench.evaluation.pool import MapScorer, scoring_workers
+from wsolbench.evaluation.protocol import PROTOCOL
+from wsolbench.evaluation.scores import SplitScores, TrivialBoxes
+
+MANIFEST = "manifest.json"
+MAPS_PER_BATCH = 64  # maps handed to a scoring worker at once
+
+
+def map_path(root: Path, image_id: str) -> Path:
+    """``root/<image id>.npy``; ids that would leave ``root`` are refused."""
+    path = root / f"{image_id}.npy"
+    if ".." in Path(image_id).parts or Path(image_id).is_absolute():
+        raise UserError(f"image id '{image_id}' would leave the maps folder {root}")
+    return path
+
+
+def read_manifest(folder: Path) -> dict | None:
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: not a readable manifest ({e})") from None
+    if not isinstance(data, dict) or data.get("frame") not in FRAMES:
+        raise UserError(f"{path}: 'frame' must be {', '.join(FRAMES)}")
+    return data
+
+
+def write_manifest(out: Path, entry: dict, split: str, count: int) -> None:
+    """One manifest per folder; a folder holds the splits of one run in one frame."""
+    old = read_manifest(out) or {}
+    for key in ("run_id", "frame", "protocol"):
+        if old and old.get(key) != entry[key]:
+            raise UserError(
+                f"{out / MANIFEST}: folder holds maps with {key} {old.get(key)!r}, not "
+                f"{entry[key]!r}; export into another folder"
+            )
+    splits = {**old.get("splits", {}), split: count}
+    write_json(out / MANIFEST, {**entry, "splits": splits})
+
+
+def load_map(path: Path, data: bytes, size: tuple[int, int], resize: bool) -> np.ndarray:
+    """A checked map (the file ``path`` read as ``data``) as float64, what the
+    benchmark's loader hands its evaluator. A map of another shape is an error unless
+    ``resize`` (bicubic, as the benchmark's inference resizes its maps)."""
+    try:
+        m = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise UserError(f"{path}: not a .npy array ({e})") from None
+    if m.ndim != 2 or m.size == 0:
+        raise UserError(f"{path}: score map must be 2-D, got shape {m.shape}")
+    if not np.issubdtype(m.dtype, np.number) or not np.isfinite(m).all():
+        raise UserError(f"{path}: score map holds NaN or infinite values")
+    if m.min() < 0 or m.max() > 1:
+        raise UserError(f"{path}: values must lie in [0, 1], got {m.min():.4g}..{m.max():.4g}")
+    if m.shape != tuple(size):
+        if not resize:
+            raise UserError(
+                f"{path}: map is {m.shape[0]}x{m.shape[1]}, the frame is {size[0]}x{size[1]}; "
+                "pass --resize-maps to resize it (bicubic)"
+            )
+        m = np.clip(cv2.resize(m.astype(np.float32), (size[1], size[0]), cv2.INTER_CUBIC), 0, 1)
+    return m.astype(np.float64)
+
+
+@dataclass
+class GroundTruth:
+    """What a folder of maps is scored against."""
+
+    test: WSOLSplit
+    val: WSOLSplit | None  # None: no split to pick the box threshold on
+    image_size: tuple[int, int]
+    trivial: TrivialBoxes | None
+    facts: dict = field(default_factory=dict)  # for the record's ``data``
+
+
+def from_dataset(
+    dataset: str, data_root: str | None, split: str, frame: str | None
+) -> tuple[GroundTruth, str]:
+    """Ground truth from a dataset plugin, in ``frame`` (default: resize where the
+    dataset has it, since that is the benchmark's). Returns it and the frame."""
+    plugin = DATASETS.get(dataset)()
+    given = {"method": "maps", "dataset": dataset, "data_root": data_root}
+    cfg = build_config(given, plugin.defaults, {})
+    cfg.values["frame"] = frame or ("resize" if "resize" in plugin.frames else None)
+    check_frame(cfg, plugin)
+    splits = plugin.load(cfg)
+    splits.use_frame(cfg["frame"])
+    val = splits.val if split == "test" else None
+    facts = {"val_source": splits.val_source, **splits.notes}
+    gt = GroundTruth(splits.split(split), val, splits.image_size, trivial_boxes(splits), facts)
+    return gt, cfg["frame"]
+
+
+def from_metadata(meta: Path, mask_root: Path | None, split: str, frame: str) -> GroundTruth:
+    """Ground truth from the benchmark's metadata folder (``meta/<split>/``): boxes need
+    no image (sizes from ``image_sizes.txt``), masks are read under ``mask_root``."""
+    if frame == "native":
+        raise UserError("--metadata: the benchmark's metadata is scored in frame resize or crop")
+
+    def load(name: str) -> FileSplit:
+        folder = meta / name
+        items = read_wsol_split(folder)
+        if any(it.masks for it in items) and mask_root is None:
+            raise UserError(f"{folder / 'localization.txt'}: names masks; pass --mask-root DIR")
+        n = 1 + max((it.label for it in items), default=0)
+        out = FileSplit(items, meta, n, str(folder), False, mask_root, need_images=False)
+        out.frame = frame
+        return out
+
+    val = load("val") if split == "test" and (meta / "val").is_dir() else None
+    facts = {"val_source": f"WSOL benchmark metadata {meta / 'val'}" if val else "none"}
+    return GroundTruth(load(split), val, FRAME, None, {**facts, "metadata": str(meta)})
+
+
+def _score_folder(
+    folder: Path,
+    ds: WSOLSplit,
+    size: tuple[int, int],
+    req: MapsRequest,
+    scores: SplitScores,
+) -> str:
+    """Feed every map of a split (scored by worker processes on large splits while
+    the next files are read); returns the sha256 of all map files read."""
+    digest = hashlib.sha256()
+    workers = scoring_workers(req.workers, 0, len(ds) * size[0] * size[1])
+    scorer, batch = MapScorer(scores, workers), []
+    for i in tqdm(range(len(ds)), desc="maps", unit="map", leave=False, dynamic_ncols=True):
+        path = map_path(folder, ds.image_ids[i])
+        if not path.is_file():
+            raise UserError(f"{path}: score map is missing")
+        data = path.read_bytes()  # read once: hashed and loaded
+        digest.update(data)
+        t = ds.target(i)
+        mask = t["mask"].numpy() if "mask" in t else None
+        batch.append((load_map(path, data, size, req.resize), t["boxes"].numpy(), mask))
+        if len(batch) == MAPS_PER_BATCH or i == len(ds) - 1:
+            scorer.add(_as_batch(batch))
+            batch = []
+    scorer.close()
+    return digest.hexdigest()
+
+
+def _as_batch(items: list[tuple]) -> tuple:
+    """(map, boxes, mask) per image -> the scorer's batch; no classification."""
+    maps, gts, masks = zip(*items, strict=True)
+    no = np.zeros(len(items), bool)
+    return np.stack(maps), list(gts), None if masks[0] is None else np.stack(masks), no, no
+
+
+def has_maps(folder: Path, ds: WSOLSplit) -> bool:
+    """Whether the folder holds this split's maps: all of them, or none."""
+    present = [map_path(folder, i).is_file() for i in ds.image_ids]
+    if any(present) and not all(present):
+        missing = ds.image_ids[present.index(False)]
+        raise UserError(f"{map_path(folder, missing)}: score map is missing")
+    return all(present) and bool(present)
+
+
+@dataclass
+class MapsRequest:
+    """``wsolbench evaluate-maps``: which maps, against what, under which settings."""
+
+    folder: Path
+    name: str
+    split: str = "test"
+    threshold_on: str = "val"
+    dataset: str | None = None  # a dataset plugin, or a label with ``metadata``
+    metadata: Path | None = None  # the benchmark's metadata folder (``<DIR>/<split>/``)
+    mask_root: Path | None = None
+    data_root: str | None = None
+    frame: str | None = None  # default: the manifest's, else resize
+    resize: bool = False
+    workers: int | None = None  # scoring processes (default: see pool.scoring_workers)
+
+
+def _frame(req: MapsRequest, manifest: dict | None) -> str | None:
+    if manifest is None:
+        return req.frame or ("resize" if req.metadata else None)
+    if req.frame and req.frame != manifest["frame"]:
+        raise UserError(
+            f"--frame {req.frame}: {req.folder / MANIFEST} says these maps are in frame "
+            f"{manifest['frame']}"
+        )
+    return manifest["frame"]
+
+
+def evaluate_maps(store: Store, req: MapsRequest, force: bool = False) -> tuple[dict, bool]:
+    """Score a folder of maps on a split. The box threshold of GT-known Loc comes from
+    the val maps in the same folder (``threshold_on='val'``; left out when there are
+    none) or from the split itself; MaxBoxAccV2 and PxAP choose no threshold."""
+    t0 = time.perf_counter()
+    if not req.folder.is_dir():
+        raise UserError(f"{req.folder}: maps folder not found")
+    if req.metadata is None and req.dataset is None:
+        raise UserError("evaluate-maps: give --dataset NAME or --metadata DIR")
+    manifest = read_manifest(req.folder)
+    frame = _frame(req, manifest)
+    if req.metadata is not None:
+        gt = from_metadata(req.metadata, req.mask_root, req.split, frame)
+        dataset = req.dataset or req.metadata.name
+    else:
+        gt, frame = from_dataset(req.dataset, req.data_root, req.split, frame)
+        dataset = req.dataset
+    identity = {
+        "name": req.name,
+        "dataset": dataset,
+        "split": req.split,
+        "threshold_on": req.threshold_on,
+        "frame": frame,
+        "resize_maps": req.resize,
+        "maps": str(req.folder.resolve()),
+        "metadata": str(req.metadata.resolve()) if req.metadata else None,
+    }
+    run_id = make_run_id(req.name, dataset, identity, kind="maps")
+    done = store.record(run_id)
+    if done is not None and not force:
+        return done, False
+    test = SplitScores.for_split(gt.test, True, gt.trivial, classify=False)
+    digests = {req.split: _score_folder(req.folder, gt.test, gt.image_size, req, test)}
+    val, note = _pick_split(req, gt, test, digests)
+    record = {
+        "run_id": run_id,
+        "method": req.name,
+        "dataset": dataset,
+        "mode": "evaluate-maps",
+        "seed": None,
+        "config": {**identity, "data_root": req.data_root},
+        "protocol": {**PROTOCOL, "frame": frame, "box_threshold_on": req.threshold_on},
+        **summarize(val, test, req.threshold_on),
+        "maps": {"folder": str(req.folder.resolve()), "sha256": digests, "manifest": manifest},
+        "data": {"test_images": len(gt.test), **gt.facts},
+        "wall_time_s": round(time.perf_counter() - t0, 2),
+        "environment": environment(torch.device("cpu")),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if note:
+        record["notes"] = [note]
+    write_json(store.run_dir(run_id) / "record.json", record)
+    return record, True
+
+
+def _pick_split(
+    req: MapsRequest, gt: GroundTruth, test: SplitScores, digests: dict
+) -> tuple[SplitScores | None, str | None]:
+    """Scores of the split that picks GT-known's threshold, or None and why not."""
+    if req.threshold_on == "test" or req.split == "val":
+        return test, None
+    if gt.val is None or not gt.val.has_boxes or not has_maps(req.folder, gt.val):
+        where = "no val split" if gt.val is None else f"no val maps in {req.folder}"
+        return None, f"GT-known / Top-1 Loc left out: {where} to pick the box threshold on"
+    val = SplitScores.for_split(gt.val, False, classify=False)
+    digests["val"] = _score_folder(req.folder, gt.val, gt.image_size, req, val)
+    return val, None

@@ -1,0 +1,53 @@
+"""The method interface. A method plugin is one class registered with
+``@register_method("name")`` in a file under ``methods/``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from wsolbench.core.config import RunConfig
+from wsolbench.models.trunk import ModelOutput
+
+
+class Method:
+    """Builds a network and its loss; turns network outputs into localization maps.
+
+    ``class_aware`` methods produce one map per class and are scored with the map of
+    the ground-truth class (as the WSOL evaluation benchmark does); class-agnostic
+    methods produce one map per image.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    class_aware: ClassVar[bool] = False
+    # Method-specific settings and their defaults; they become CLI flags and
+    # the ``options`` mapping of a run config.
+    options: ClassVar[dict[str, Any]] = {}
+    # Names in published checkpoints -> this network's names (None: drop the tensor).
+    checkpoint_keys: ClassVar[dict[str, str | None]] = {}
+
+    def unused_settings(self, cfg: RunConfig) -> tuple[str, ...]:
+        """Run settings this method ignores under ``cfg`` (e.g. ``lambda`` without an
+        area loss): left out of its run id, so a sweep over them trains it once."""
+        return ()
+
+    def build(self, cfg: RunConfig, num_classes: int) -> nn.Module:
+        """Return the network; its forward maps images to a ModelOutput."""
+        raise NotImplementedError
+
+    def loss(
+        self, out: ModelOutput, labels: torch.Tensor, cfg: RunConfig, spatial_weight: float
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Total loss and its named parts. ``spatial_weight`` in [0, 1] is the loss
+        warm-up factor for any localization loss (1 once warm-up is over)."""
+        raise NotImplementedError
+
+    def localization_maps(self, out: ModelOutput, classes: torch.Tensor) -> torch.Tensor:
+        """One map per image (B, h, w) in [0, 1]; class-aware methods take ``classes``."""
+        if self.class_aware:
+            return out.maps[torch.arange(len(classes), device=classes.device), classes]
+        return out.maps

@@ -1,0 +1,173 @@
+"""The paper's tables rebuilt from the results store, with the paper's numbers beside
+ours: a long frame (one value per row, source, dataset and column; what CSV gets)
+and a wide one for Markdown and LaTeX (the best of our values in bold)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from wsolbench.reporting.paperspec import Line, RunIndex, Spec, dataset_title, paper_numbers
+
+LONG = ["row", "label", "source", "dataset", "column", "value", "sd", "n"]
+SOURCE_TEXT = {
+    "ours": "ours",
+    "paper": "paper",
+    "delta": "Δ ours − paper",
+    "paper-other-data": "paper, {ds} (other data)",
+    "paper-only": "paper only",
+}
+
+
+@dataclass
+class Table:
+    spec: Spec
+    datasets: list[str]
+    long: pd.DataFrame
+    missing: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_value(record: dict, metric: str) -> float | None:
+    """A metric of a run, or a top-level record number such as ``frozen_percent``."""
+    value = record["metrics"].get(metric, record.get(metric))
+    return None if value is None else float(value)
+
+
+def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
+    """Mean over seeds, and the sample sd (None for fewer than two values)."""
+    mean = float(np.mean(values)) if values else None
+    return mean, float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def _row_order(spec: Spec, paper: pd.DataFrame) -> list[tuple[str, Line | None, str]]:
+    """(key, spec row or None, label): the paper's row order, our rows where the paper
+    has them, our other rows after."""
+    ours = {r.key: r for r in spec.rows}
+    order = []
+    for key, label in paper[["row", "label"]].drop_duplicates("row").itertuples(index=False):
+        row = ours.pop(key, None)
+        order.append((key, row, row.label if row else label))
+    order += [(key, row, row.label) for key, row in ours.items()]
+    return order
+
+
+def build_table(spec: Spec, index: RunIndex, datasets: list[str] | None = None) -> Table:
+    datasets = datasets or spec.datasets
+    paper = paper_numbers(spec)
+    published = {
+        (r.row, r.dataset, r.column): float(r.value) for r in paper.itertuples(index=False)
+    }
+    out, missing = [], []
+    for key, row, label in _row_order(spec, paper):
+        measured = row is not None and not row.paper_only
+        if not measured:
+            why = row.paper_only if row else "not implemented in wsolbench"
+            label = f"{label} [{why}]"
+        for ds in datasets:
+            # A dataset the paper does not report shows the paper's first one, for
+            # scale only: no difference is taken across datasets.
+            pds = ds if ds in spec.datasets else spec.datasets[0]
+            for col in spec.columns:
+                cell = {"row": key, "label": label, "dataset": ds, "column": col.key}
+                paper_value = published.get((key, pds, col.key))
+                if measured and not col.paper_only:
+                    given = {"dataset": ds, **spec.base, **row.settings, **col.settings}
+                    runs = index.find(given, free=col.free)
+                    if not runs and not col.free:
+                        missing.append(given)
+                    vals = [v for r in runs if (v := run_value(r, col.metric)) is not None]
+                    mean, sd = mean_sd(vals)
+                    out.append({**cell, "source": "ours", "value": mean, "sd": sd, "n": len(vals)})
+                    if mean is not None and paper_value is not None and pds == ds:
+                        out.append({**cell, "source": "delta", "value": mean - paper_value})
+                if paper_value is not None:
+                    source = "paper" if measured else "paper-only"
+                    source = "paper-other-data" if pds != ds else source
+                    out.append({**cell, "source": source, "value": paper_value, "dataset": ds})
+    long = pd.DataFrame(out, columns=LONG)
+    long["n"] = long["n"].astype("Int64")
+    return Table(spec, datasets, long, missing)
+
+
+def _header(table: Table, col: Line, ds: str) -> str:
+    label = f"{col.label} (paper only)" if col.paper_only else col.label
+    return f"{dataset_title(ds)} {label}" if len(table.datasets) > 1 else label
+
+
+def wide(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(text, bold): one line per row and source, one column per dataset and column;
+    ``bold`` marks the best of our values in each column."""
+    headers = {
+        (ds, c.key): _header(table, c, ds) for ds in table.datasets for c in table.spec.columns
+    }
+    best_ok = {c.key: c.best for c in table.spec.columns}
+    free = {c.key: c.free for c in table.spec.columns}  # pooled wider: not counted in n
+    lines: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in table.long.itertuples(index=False):
+        line = lines.setdefault((r.row, r.source), {"row": r.label, "source": r.source, "n": []})
+        line[headers[(r.dataset, r.column)]] = r.value
+        if r.source == "ours" and not free[r.column]:
+            line["n"].append(r.n)
+    frame = pd.DataFrame(list(lines.values()), columns=["row", "source", "n", *headers.values()])
+    values = frame[list(headers.values())].astype(float)
+    ours = frame["source"] == "ours"
+    # Bold marks a winner: only where two or more of our rows have a value.
+    best = values[ours].max().where(values[ours].count() > 1)
+    bold = values.eq(best) & ours.to_numpy()[:, None]
+    for (_, key), head in headers.items():
+        bold[head] &= best_ok[key]
+    ref = table.spec.datasets[0]
+    frame["source"] = [
+        _source_text(s, ns, dataset_title(ref))
+        for s, ns in zip(frame["source"], frame["n"], strict=True)
+    ]
+    sources = [source for _, source in lines]
+    text = values.apply(
+        lambda col: [
+            "—" if pd.isna(v) else (f"{v:+.2f}" if s == "delta" else f"{v:.2f}")
+            for v, s in zip(col, sources, strict=True)
+        ]
+    )
+    text.insert(0, "source", frame["source"])
+    text.insert(0, "row", frame["row"])
+    bold.insert(0, "source", False)
+    bold.insert(0, "row", False)
+    return text, bold
+
+
+def _source_text(source: str, ns: list, ref: str) -> str:
+    text = SOURCE_TEXT[source].format(ds=ref)
+    if source == "ours":
+        ns = sorted({int(n) for n in ns if n})  # seeds per cell; a range if they differ
+        count = f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}-{ns[-1]}" if ns else "no runs"
+        text = f"ours ({count})"
+    return text
+
+
+def render_table(table: Table, fmt: str) -> str:
+    if fmt == "csv":
+        return table.long.to_csv(index=False, float_format="%.4f")
+    text, bold = wide(table)
+    title = f"{table.spec.title} ({', '.join(dataset_title(d) for d in table.datasets)})"
+    if fmt == "md":
+        marked = text.where(~bold, "**" + text + "**")
+        body = tabulate(
+            marked, headers="keys", tablefmt="github", showindex=False, disable_numparse=True
+        )
+        return f"{title}\n\n{body}\n"
+    styler = text.style.hide(axis="index")
+    styler = styler.apply(lambda _: bold.replace({True: "textbf: --rwrap;", False: ""}), axis=None)
+    styler = styler.format(lambda v: "--" if v == "—" else v, escape="latex")
+    styler = styler.format_index(escape="latex", axis=1)
+    align = "ll" + "r" * (text.shape[1] - 2)
+    return styler.to_latex(hrules=True, column_format=align, caption=_latex_escape(title))
+
+
+def _latex_escape(text: str) -> str:
+    for char in "&%$#_":
+        text = text.replace(char, "\\" + char)
+    return text

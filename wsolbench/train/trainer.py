@@ -1,0 +1,126 @@
+"""The training loop shared by every method: AdamW as the SAT authors set it up,
+a constant or cosine learning rate, spatial-loss warm-up, and per-epoch checkpoints
+that a resumed run continues from exactly."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from wsolbench.core.config import RunConfig
+from wsolbench.core.store import save_torch
+from wsolbench.models.method import Method
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on 1-D parameters, biases, tokens and position embeddings."""
+    skip = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
+    decay, plain = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        no_decay = p.ndim <= 1 or name.endswith(".bias") or name in skip
+        (plain if no_decay else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def spatial_weight(progress: float, delay: float, ramp: float) -> float:
+    """0 before ``delay`` (a share of the run), then a linear ramp to 1 over ``ramp``."""
+    if progress < delay:
+        return 0.0
+    return 1.0 if ramp <= 0 else min(1.0, (progress - delay) / ramp)
+
+
+def warm_up_warning(cfg: RunConfig) -> str | None:
+    """A warning when the run's epochs leave the spatial losses under one epoch."""
+    if cfg["loss_delay"] is None:
+        return None  # the method trains without spatial losses
+    on = cfg["epochs"] * (1 - cfg["loss_delay"])
+    if on >= 1:
+        return None
+    return (
+        f"wsolbench: warning: the spatial losses start after {cfg['loss_delay']:.0%} of "
+        f"{cfg['epochs']} epoch(s) and are on for {on:.2f} epoch; the map may not form "
+        "(raise --epochs or lower --loss-delay)"
+    )
+
+
+def train(
+    method: Method,
+    model: nn.Module,
+    cfg: RunConfig,
+    loader: DataLoader,
+    device: torch.device,
+    checkpoint: Path | None = None,
+) -> list[dict]:
+    """Train for ``cfg['epochs']``; returns per-epoch mean losses. With ``checkpoint``
+    the state is saved after every epoch and a run that finds one resumes from it."""
+    epochs, steps = cfg["epochs"], len(loader)
+    warning = warm_up_warning(cfg)
+    if warning:
+        print(warning, file=sys.stderr)
+    model.to(device)
+    opt = torch.optim.AdamW(param_groups(model, cfg["weight_decay"]), lr=cfg["lr"])
+    # The authors build a cosine schedule but never step it: their rate is constant.
+    total = epochs * steps
+
+    def lr_factor(step: int) -> float:
+        return 0.5 * (1 + math.cos(math.pi * step / total)) if cfg["schedule"] == "cosine" else 1.0
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    history: list[dict] = []
+    start = 0
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        history, start = state["history"], state["epoch"]
+    generator = loader.generator
+    for epoch in range(start, epochs):
+        if generator is not None:
+            generator.manual_seed(cfg["seed"] * 100_003 + epoch)  # shuffling independent of resume
+        model.train()
+        sums: dict[str, float] = {}
+        bar = tqdm(
+            loader,
+            desc=f"train {epoch + 1}/{epochs}",
+            unit="batch",
+            leave=False,
+            dynamic_ncols=True,
+        )
+        for i, batch in enumerate(bar):
+            # None: the method uses no spatial loss, so the weight is never read.
+            delay, ramp = cfg["loss_delay"] or 0.0, cfg["loss_ramp"] or 0.0
+            w = spatial_weight((epoch + i / steps) / epochs, delay, ramp)
+            out = model(batch["image"].to(device))
+            loss, parts = method.loss(out, batch["label"].to(device), cfg, w)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            parts["loss"] = float(loss.detach())
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.set_postfix(loss=f"{parts['loss']:.3f}")
+        history.append({k: round(v / steps, 5) for k, v in sums.items()} | {"epoch": epoch + 1})
+        if checkpoint is not None:
+            save_torch(
+                checkpoint,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "history": history,
+                    "epoch": epoch + 1,
+                },
+            )
+    return history
