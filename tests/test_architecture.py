@@ -26,8 +26,11 @@ LAYERS = [
 
 def module_files() -> dict[str, Path]:
     found = {}
-    for folder, package in (("wsolbench", "wsolbench"), ("methods", "wsolbench.methods"),
-                            ("datasets", "wsolbench.datasets")):
+    for folder, package in (
+        ("wsolbench", "wsolbench"),
+        ("methods", "wsolbench.methods"),
+        ("datasets", "wsolbench.datasets"),
+    ):
         for path in (REPO / folder).rglob("*.py"):
             parts = path.relative_to(REPO / folder).with_suffix("").parts
             name = ".".join((package, *parts)).removesuffix(".__init__")
@@ -85,7 +88,7 @@ def test_no_import_cycles():
         state[n] = 1
         for t in sorted(GRAPH[n]):
             if state.get(t) == 1:
-                cycles.append(path[path.index(t):] + [t])
+                cycles.append(path[path.index(t) :] + [t])
             elif t not in state:
                 visit(t, [*path, t])
         state[n] = 2

@@ -32,7 +32,7 @@ def put(root, metrics: dict, frozen: float = 0.0, curve=None, **given) -> dict:
         "method": cfg["method"],
         "dataset": cfg["dataset"],
         "seed": cfg["seed"],
-        "config": cfg.values,
+        "config": cfg.to_dict(),
         "metrics": metrics,
         "threshold": {"box": 0.5, "picked_on": "val"},
         "curve": curve,

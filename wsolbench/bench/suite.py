@@ -22,6 +22,7 @@ import torch
 from tabulate import tabulate
 from tqdm import tqdm
 
+from wsolbench.bench import BENCHMARK_NAMES
 from wsolbench.bench.maps import synthetic_maps
 from wsolbench.bench.metrics import metrics
 from wsolbench.bench.train import train_step
@@ -276,6 +277,7 @@ BENCHMARKS: dict[str, Callable[..., list[tuple]]] = {
     "loading": loading,
     "slurm": slurm,
 }
+assert tuple(BENCHMARKS) == BENCHMARK_NAMES  # the command line lists them without importing
 # The one-node test cluster of slurm/cluster.sh.
 DEFAULT_SLURM_PROFILE = str(SOURCE_DIR / "slurm" / "test.yaml")
 

@@ -30,7 +30,6 @@ from wsolbench.reporting.runs import SETTINGS, runs_frame, seed_means
 from wsolbench.train.plan import Plan, plan
 from wsolbench.train.runner import execute
 
-EXECUTORS = ("slurm", "local", "debug")
 # sacct states, as wsolbench reports them.
 SLURM_STATES = {
     "PENDING": "pending",
@@ -205,11 +204,13 @@ def submit(
             for p in todo:  # submitit's local executor would start every job at once
                 while sum(not j.done() for j in jobs) >= width:
                     time.sleep(0.2)
-                jobs.append(ex.submit(RunTask(), p.cfg.values, root, threads))
+                jobs.append(ex.submit(RunTask(), p.cfg.to_dict(), root, threads))
                 _log_jobs(store, sweep, kind, [p], jobs[-1:])
         else:
             n = len(todo)
-            jobs = ex.map_array(RunTask(), [p.cfg.values for p in todo], [root] * n, [threads] * n)
+            jobs = ex.map_array(
+                RunTask(), [p.cfg.to_dict() for p in todo], [root] * n, [threads] * n
+            )
             _log_jobs(store, sweep, kind, todo, jobs)
     except (FailedJobError, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -3,10 +3,11 @@ validation, defaults and the run id."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -84,96 +85,206 @@ def mapping(v: Any) -> dict:
     return dict(v)
 
 
+def setting(
+    check: Callable[[Any], Any],
+    default: Any = None,
+    help: str = "",
+    *,
+    identity: bool = True,
+    id_when_set: bool = False,
+    dataset_default: bool = False,
+    flag: type | None = None,
+    key: str | None = None,
+) -> Any:
+    """One run setting. ``identity``: part of the run id (runtime-only knobs are not);
+    ``id_when_set``: added after protocol 1, so in the id only when set (ids of earlier
+    runs stay valid); ``dataset_default``: the dataset plugin supplies it when unset;
+    ``flag``: the type argparse converts ``--name VALUE`` to (None: no flag of
+    ``run``); ``key``: the name in files, flags and records when the attribute cannot
+    be it (``lambda``)."""
+    meta = {
+        "check": check,
+        "help": help,
+        "identity": identity,
+        "id_when_set": id_when_set,
+        "dataset_default": dataset_default,
+        "flag": flag,
+        "key": key,
+    }
+    return field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
-class Field:
-    check: Callable[[Any], Any]
-    default: Any = None
-    identity: bool = True  # part of the run id (runtime-only knobs are not)
-    help: str = ""
-    # Fields added after protocol 1 enter the run id only when set, so ids of
-    # earlier runs stay valid.
-    id_when_set: bool = False
+class RunConfig:
+    """Every setting of a run, one field each: the source of the YAML keys, the CLI
+    flags, ``wsolbench list``'s settings table, checking and the run id. ``cfg["name"]``
+    reads a setting by its file name (``cfg["lambda"]``); ``replace`` returns a copy."""
 
-
-FIELDS: dict[str, Field] = {
-    "method": Field(non_empty_str, None, help="method name (see `wsolbench list`)"),
-    "dataset": Field(non_empty_str, "synthetic", help="dataset name"),
-    "kshot": Field(_kshot, "full", help="training images per class, or 'full'"),
-    "freeze": Field(non_empty_str, "a", help="freeze preset (Table 8: a-e)"),
-    "lambda": Field(number_in(0.0, 1.0, open_lo=True), help="batch-area target (dataset default)"),
-    "batch_size": Field(int_at_least(1), help="training batch size (dataset default)"),
-    "seed": Field(int_at_least(0), 0, help="random seed"),
-    "epochs": Field(int_at_least(1), help="training epochs (dataset default)"),
-    "lr": Field(number_in(0.0, open_lo=True), help="learning rate (dataset default)"),
-    "weight_decay": Field(number_in(0.0), 0.05, help="AdamW weight decay"),
-    "drop_path": Field(number_in(0.0, 1.0), 0.1, help="stochastic depth rate"),
-    "schedule": Field(_choice("constant", "cosine"), "constant", help="learning-rate schedule"),
-    "backbone": Field(non_empty_str, help="timm model name (dataset default)"),
-    "pretrained": Field(
+    method: str | None = setting(non_empty_str, None, "method name (see `wsolbench list`)")
+    dataset: str = setting(non_empty_str, "synthetic", "dataset name", flag=str)
+    kshot: int | str = setting(_kshot, "full", "training images per class, or 'full'", flag=str)
+    freeze: str = setting(non_empty_str, "a", "freeze preset (Table 8: a-e)", flag=str)
+    lambda_: float | None = setting(
+        number_in(0.0, 1.0, open_lo=True),
+        help="batch-area target (dataset default)",
+        dataset_default=True,
+        flag=float,
+        key="lambda",
+    )
+    batch_size: int | None = setting(
+        int_at_least(1),
+        help="training batch size (dataset default)",
+        dataset_default=True,
+        flag=int,
+    )
+    seed: int = setting(int_at_least(0), 0, "random seed", flag=int)
+    epochs: int | None = setting(
+        int_at_least(1), help="training epochs (dataset default)", dataset_default=True, flag=int
+    )
+    lr: float | None = setting(
+        number_in(0.0, open_lo=True),
+        help="learning rate (dataset default)",
+        dataset_default=True,
+        flag=float,
+    )
+    weight_decay: float = setting(number_in(0.0), 0.05, "AdamW weight decay", flag=float)
+    drop_path: float = setting(number_in(0.0, 1.0), 0.1, "stochastic depth rate", flag=float)
+    schedule: str = setting(
+        _choice("constant", "cosine"), "constant", "learning-rate schedule", flag=str
+    )
+    backbone: str | None = setting(
+        non_empty_str, help="timm model name (dataset default)", dataset_default=True, flag=str
+    )
+    pretrained: str | None = setting(
         non_empty_str,
-        identity=False,  # the path is for people; weights_sha256 is the identity
         help="starting weights: hub (the backbone's ImageNet weights from timm's hub; "
         "for the synthetic micro trunk, the weights shipped with wsolbench), none (from "
         "scratch) or a checkpoint FILE; dataset default",
-    ),
-    "data_sha256": Field(
-        non_empty_str, None, help="digest of the dataset's annotation files (set when planned)"
-    ),
-    "weights_sha256": Field(
-        non_empty_str, None, help="sha256 of the starting weights read (set when planned)"
-    ),
+        identity=False,  # the path is for people; weights_sha256 is the identity
+        dataset_default=True,
+        flag=str,
+    )
+    data_sha256: str | None = setting(
+        non_empty_str, None, "digest of the dataset's annotation files (set when planned)"
+    )
+    weights_sha256: str | None = setting(
+        non_empty_str, None, "sha256 of the starting weights read (set when planned)"
+    )
     # Fractions of the run, so a schedule keeps its shape when --epochs changes.
-    "loss_delay": Field(
+    loss_delay: float | None = setting(
         number_in(0.0, 1.0),
         help="share of the run before spatial losses start, 0-1 (dataset default)",
-    ),
-    "loss_ramp": Field(
-        number_in(0.0, 1.0), help="share of the run over which spatial losses ramp in, 0-1"
-    ),
-    "frame": Field(
+        dataset_default=True,
+        flag=float,
+    )
+    loss_ramp: float | None = setting(
+        number_in(0.0, 1.0),
+        help="share of the run over which spatial losses ramp in, 0-1",
+        dataset_default=True,
+        flag=float,
+    )
+    frame: str | None = setting(
         _choice(*FRAMES),
         help="evaluation frame: crop (SAT/TS-CAM authors: resize 256, centre crop 224), "
         "resize (WSOL benchmark: whole image to 224); dataset default",
-    ),
-    "threshold_on": Field(
-        _choice("val", "test"), "val", help="split the box threshold is picked on"
-    ),
-    "tencrop": Field(
-        _bool, False, help="classify by the mean softmax of ten crops", id_when_set=True
-    ),
-    "options": Field(mapping, None, help="method-specific options"),
-    "checkpoint_sha256": Field(
-        non_empty_str, None, help="digest of the evaluated weights (evaluate)"
-    ),
-    "checkpoint": Field(non_empty_str, None, identity=False, help="trained weights to evaluate"),
-    "data_root": Field(non_empty_str, None, identity=False, help="folder holding the datasets"),
-    "device": Field(non_empty_str, "auto", identity=False, help="auto, cpu or cuda"),
-    "workers": Field(int_at_least(0), 0, identity=False, help="DataLoader worker processes"),
-    "eval_workers": Field(
+        dataset_default=True,
+        flag=str,
+    )
+    threshold_on: str = setting(
+        _choice("val", "test"), "val", "split the box threshold is picked on", flag=str
+    )
+    tencrop: bool = setting(
+        _bool, False, "classify by the mean softmax of ten crops", id_when_set=True, flag=bool
+    )
+    options: dict | None = setting(mapping, None, "method-specific options")
+    checkpoint_sha256: str | None = setting(
+        non_empty_str, None, "digest of the evaluated weights (evaluate)"
+    )
+    checkpoint: str | None = setting(
+        non_empty_str, None, "trained weights to evaluate", identity=False
+    )
+    data_root: str | None = setting(
+        non_empty_str, None, "folder holding the datasets", identity=False, flag=str
+    )
+    device: str = setting(non_empty_str, "auto", "auto, cpu or cuda", identity=False, flag=str)
+    workers: int = setting(
+        int_at_least(0), 0, "DataLoader worker processes", identity=False, flag=int
+    )
+    eval_workers: int | None = setting(
         int_at_least(0),
         None,
-        identity=False,
-        help="processes scoring maps during inference (default: the CPUs left beside "
+        "processes scoring maps during inference (default: the CPUs left beside "
         "the loader's, on splits of 1,000+ ImageNet-size maps; 0: inline)",
-    ),
+        identity=False,
+        flag=int,
+    )
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, FIELDS[key].attr)
+
+    def replace(self, **by_key: Any) -> RunConfig:
+        """A copy with settings replaced, named as in files (``lambda``), unchecked."""
+        return dataclasses.replace(self, **{FIELDS[k].attr: v for k, v in by_key.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Settings by file name, in field order: what records and sweep tasks carry."""
+        return {key: getattr(self, f.attr) for key, f in FIELDS.items()}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
+        """Back from ``to_dict`` (a record's ``config``); keys it lacks take defaults."""
+        unknown = [k for k in values if k not in FIELDS]
+        if unknown:
+            raise UserError(f"config: unknown key '{unknown[0]}'")
+        return cls(**{FIELDS[k].attr: v for k, v in values.items()})
+
+    def identity(self) -> dict[str, Any]:
+        return identity_of(self.to_dict())
+
+    @property
+    def run_id(self) -> str:
+        return make_run_id(self.method, self.dataset, self.identity())
+
+
+@dataclass(frozen=True)
+class Field:
+    """A RunConfig field as files, flags and run ids see it."""
+
+    attr: str
+    check: Callable[[Any], Any]
+    default: Any
+    help: str
+    identity: bool
+    id_when_set: bool
+    dataset_default: bool
+    flag: type | None
+
+
+# Derived from RunConfig, never written by hand: by file name, in field order.
+FIELDS: dict[str, Field] = {
+    (f.metadata["key"] or f.name): Field(
+        attr=f.name, default=f.default, **{k: v for k, v in f.metadata.items() if k != "key"}
+    )
+    for f in fields(RunConfig)
 }
 
 # Fields a dataset plugin supplies when the user leaves them unset.
-DATASET_DEFAULTED = (
-    "lambda",
-    "batch_size",
-    "epochs",
-    "lr",
-    "backbone",
-    "loss_delay",
-    "loss_ramp",
-    "frame",
-    "pretrained",
-)
+DATASET_DEFAULTED = tuple(k for k, f in FIELDS.items() if f.dataset_default)
 
-
-# Filled in by ``runner.plan`` where a dataset gives no default: its first frame; none.
+# Filled in by planning where a dataset gives no default: its first frame; none.
 OPTIONAL_DEFAULTS = ("frame", "pretrained")
+
+
+def identity_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of a config (a RunConfig's, or a record's as written then) that
+    change the result: the input of its run id."""
+    return {
+        k: v
+        for k, v in config.items()
+        if k in FIELDS
+        and FIELDS[k].identity
+        and not (FIELDS[k].id_when_set and v == FIELDS[k].default)
+    }
 
 
 def check_value(name: str, value: Any, source: str | None = None) -> Any:
@@ -209,29 +320,6 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return {k: check_value(str(k), v, str(path)) for k, v in data.items()}
 
 
-@dataclass
-class RunConfig:
-    values: dict[str, Any] = field(default_factory=dict)
-
-    def __getitem__(self, name: str) -> Any:
-        return self.values[name]
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return self.values["options"]
-
-    def identity(self) -> dict[str, Any]:
-        return {
-            k: v
-            for k, v in self.values.items()
-            if FIELDS[k].identity and not (FIELDS[k].id_when_set and v == FIELDS[k].default)
-        }
-
-    @property
-    def run_id(self) -> str:
-        return make_run_id(self["method"], self["dataset"], self.identity())
-
-
 def make_run_id(method: str, dataset: str, identity: Mapping[str, Any], kind: str = "") -> str:
     """``<method>-<dataset>[-<kind>]-<digest>``: a stable id from every setting that
     changes the result and the protocol version, so a run under a newer protocol
@@ -248,9 +336,7 @@ def build_config(
 ) -> RunConfig:
     """Merge user settings over dataset defaults over field defaults, and check
     the method options against what the method declares."""
-    values = {name: f.default for name, f in FIELDS.items()}
-    for name in DATASET_DEFAULTED:
-        values[name] = dataset_defaults.get(name)
+    values = {name: dataset_defaults.get(name) for name in DATASET_DEFAULTED}
     values.update(
         {k: check_value(k, v) for k, v in given.items() if v is not None and k != "options"}
     )
@@ -258,7 +344,7 @@ def build_config(
     missing = [n for n in DATASET_DEFAULTED if values[n] is None and n not in OPTIONAL_DEFAULTS]
     if missing:
         raise UserError(f"dataset gives no default for {', '.join(missing)}; set it explicitly")
-    return RunConfig(values)
+    return RunConfig.from_dict(values)
 
 
 def resolve_options(given: Mapping[str, Any], declared: Mapping[str, Any]) -> dict[str, Any]:

@@ -139,15 +139,17 @@ def subset_labels(ds: Dataset) -> list[int]:
     return ds.labels
 
 
-def check_frame(cfg: RunConfig, dataset: DatasetPlugin) -> None:
-    """Fill in the dataset's default frame, or refuse one it cannot give."""
-    if cfg["frame"] is None:
-        cfg.values["frame"] = dataset.frames[0]
-    elif cfg["frame"] not in dataset.frames:
+def check_frame(cfg: RunConfig, dataset: DatasetPlugin) -> RunConfig:
+    """The config with the dataset's default frame filled in; a frame the dataset
+    cannot give is refused."""
+    if cfg.frame is None:
+        return cfg.replace(frame=dataset.frames[0])
+    if cfg.frame not in dataset.frames:
         raise UserError(
-            f"frame: dataset {cfg['dataset']} is evaluated in {' or '.join(dataset.frames)}, "
-            f"not '{cfg['frame']}'"
+            f"frame: dataset {cfg.dataset} is evaluated in {' or '.join(dataset.frames)}, "
+            f"not '{cfg.frame}'"
         )
+    return cfg
 
 
 def make_loader(ds: Dataset, cfg: RunConfig, train_split: bool, seed: int) -> DataLoader:

@@ -113,8 +113,9 @@ def from_dataset(
     plugin = DATASETS.get(dataset)()
     given = {"method": "maps", "dataset": dataset, "data_root": data_root}
     cfg = build_config(given, plugin.defaults, {})
-    cfg.values["frame"] = frame or ("resize" if "resize" in plugin.frames else None)
-    check_frame(cfg, plugin)
+    cfg = check_frame(
+        cfg.replace(frame=frame or ("resize" if "resize" in plugin.frames else None)), plugin
+    )
     splits = plugin.load(cfg)
     splits.use_frame(cfg["frame"])
     val = splits.val if split == "test" else None

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from wsolbench.data.splits import WSOLSplit
 
 
-
 class TrivialBoxes(Accumulator):
     """GT-known Loc of fixed boxes that ignore the image: the whole frame, and a
     centred box of the mean training box size. A method must beat both."""

@@ -14,15 +14,16 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from wsolbench import PROTOCOL_VERSION
-from wsolbench.core.config import RunConfig, check_value, read_yaml
+from wsolbench.core.config import check_value, identity_of, read_yaml
 from wsolbench.core.errors import UserError
 from wsolbench.core.paths import PACKAGE_DIR
 from wsolbench.core.registry import METHODS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PAPER = PACKAGE_DIR / "paper"
 POOLED = ("seed", "pretrained", "weights_sha256", "data_sha256")
@@ -106,6 +107,8 @@ def spec_named(name: str) -> Spec:
 def paper_numbers(spec: Spec) -> pd.DataFrame:
     """The published numbers for a table (columns: row, label, dataset, column, value);
     empty for figures, whose values the paper's text does not give."""
+    import pandas as pd  # here: the command line reads specs without pandas
+
     path = PAPER / f"{spec.name}.csv"
     if not path.is_file():
         return pd.DataFrame(columns=["table", "row", "label", "dataset", "column", "value"])
@@ -181,7 +184,7 @@ def protocol_version(record: dict) -> str:
 
 
 def _identity(config: dict[str, Any]) -> dict[str, Any]:
-    return RunConfig(dict(config)).identity()
+    return identity_of(config)
 
 
 def run_command(given: dict[str, Any]) -> str:

@@ -17,7 +17,6 @@ METRICS = {
     "piou": "pIoU",
     "flipped_maps": "flipped %",  # test maps brighter outside the object than inside
 }
-FORMATS = ("md", "csv", "latex")
 
 
 def runs_frame(records: list[dict]) -> pd.DataFrame:

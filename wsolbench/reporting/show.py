@@ -25,7 +25,6 @@ from wsolbench.evaluation.perimage import load  # noqa: E402
 from wsolbench.train.plan import plan  # noqa: E402
 
 PRED, GT = "#ff2d2d", "#2dff5a"  # predicted and ground-truth box colours
-PICKS = ("worst", "best", "random")
 DPI = 100
 PANEL = (2.6, 2.9)  # inches per image panel
 

@@ -29,9 +29,10 @@ def plan(given: dict[str, Any], cached_only: bool = False) -> Plan:
     """Check a run's settings and resolve its weights (``cached_only``: never download,
     as in a sweep task, whose weights the submitting machine resolved)."""
     method, dataset, cfg = configure(given)
-    check_backbone(cfg["backbone"])  # a wrong name is named before weights are sought
-    cfg.values["data_sha256"] = dataset.fingerprint(cfg)
-    return Plan(method, dataset, cfg, plan_weights(cfg, cached_only))
+    check_backbone(cfg.backbone)  # a wrong name is named before weights are sought
+    cfg = cfg.replace(data_sha256=dataset.fingerprint(cfg))
+    weights, cfg = plan_weights(cfg, cached_only)
+    return Plan(method, dataset, cfg, weights)
 
 
 @functools.lru_cache(maxsize=32)
@@ -51,19 +52,17 @@ def configure(given: dict[str, Any]) -> tuple[Method, DatasetPlugin, RunConfig]:
     cfg = build_config(given, dataset.defaults, method.options)
     if cfg["freeze"] not in PRESETS:
         raise UserError(f"freeze: unknown preset '{cfg['freeze']}' (known: {', '.join(PRESETS)})")
-    check_frame(cfg, dataset)
-    for name in method.unused_settings(cfg):
-        cfg.values[name] = None
+    cfg = check_frame(cfg, dataset)
+    cfg = cfg.replace(**dict.fromkeys(method.unused_settings(cfg)))
     return method, dataset, cfg
 
 
-def plan_weights(cfg: RunConfig, cached_only: bool = False) -> Weights:
+def plan_weights(cfg: RunConfig, cached_only: bool = False) -> tuple[Weights, RunConfig]:
     """Resolve the starting weights (finding or fetching the hub file) and put their
     sha256 into the run's identity. Evaluating a checkpoint starts from nothing."""
-    if cfg["pretrained"] is None or cfg["checkpoint"]:
-        cfg.values["pretrained"] = cfg["pretrained"] or "none"
+    if cfg.pretrained is None or cfg.checkpoint:
+        cfg = cfg.replace(pretrained=cfg.pretrained or "none")
         weights = Weights("none")
     else:
-        weights = resolve(cfg["pretrained"], cfg["backbone"], cached_only)
-    cfg.values["weights_sha256"] = weights.sha256
-    return weights
+        weights = resolve(cfg.pretrained, cfg.backbone, cached_only)
+    return weights, cfg.replace(weights_sha256=weights.sha256)

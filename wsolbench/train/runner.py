@@ -132,7 +132,7 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
             "dataset": cfg["dataset"],
             "mode": "evaluate" if cfg["checkpoint"] else "train+evaluate",
             "seed": cfg["seed"],
-            "config": cfg.values,
+            "config": cfg.to_dict(),
             "protocol": {
                 **PROTOCOL,
                 "frame": cfg["frame"],

@@ -1,0 +1,5 @@
+import sys
+
+from wsolbench.cli import main
+
+sys.exit(main())

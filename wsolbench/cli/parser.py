@@ -1,0 +1,222 @@
+"""The command line's grammar. Building it imports nothing heavy: a command's flags
+are added only when that command is parsed, and the choices come from the
+subpackages' light faces, so `wsolbench --help` answers without torch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from wsolbench.bench import BENCHMARK_NAMES
+from wsolbench.cluster import EXECUTORS
+from wsolbench.core.config import FIELDS, FRAMES
+from wsolbench.core.errors import UserError
+from wsolbench.core.registry import METHODS
+from wsolbench.reporting import FORMATS, PICKS, RUN_FIGURES
+
+HELP = {
+    "run": "train and evaluate one method on one dataset",
+    "evaluate": "evaluate trained weights without training",
+    "export-maps": "write a run's maps as <image id>.npy files",
+    "evaluate-maps": "score a folder of maps made by any tool",
+    "list": "list methods, datasets, freeze presets and run settings",
+    "weights": "hub weights in the Hugging Face cache",
+    "bench": "speed and memory benchmarks, side by side",
+    "pretrain": "pretrain the synthetic micro trunk (the shipped weights' recipe)",
+    "show": "test images with maps and boxes of one or more runs",
+    "sweep": "a grid of runs as a SLURM job array, local processes or in-process",
+    "report": "table of every run, a paper table or figure, or fig5/fig6 of runs",
+}
+RESULTS_HELP = "results store folder (default ./results)"
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for every bad input
+        raise UserError(f"{self.prog}: {message}")
+
+
+def field_flag(p: argparse.ArgumentParser, key: str, **extra: Any) -> None:
+    """``--key`` for a RunConfig field, its help and type from the field."""
+    f = FIELDS[key]
+    flag = f"--{key.replace('_', '-')}"
+    if f.flag is bool:
+        p.add_argument(flag, dest=key, action="store_true", default=None, help=f.help)
+    else:
+        p.add_argument(flag, dest=key, type=f.flag or str, default=None, help=f.help, **extra)
+
+
+def run_flag_keys() -> list[str]:
+    return [k for k, f in FIELDS.items() if f.flag is not None]
+
+
+def _method_option_flags(p: argparse.ArgumentParser) -> None:
+    """Every registered method's options as flags, one per name: ``--x / --no-x`` for
+    switches (so a name shared by methods with different defaults works for each),
+    ``--x VALUE`` otherwise. Unset flags leave each method's own default."""
+    owners: dict[str, list[str]] = {}
+    kinds: dict[str, Any] = {}
+    for name in METHODS.names():
+        for key, default in METHODS.get(name).options.items():
+            owners.setdefault(key, []).append(f"{name}: {default}")
+            kinds.setdefault(key, type(default))
+    for key, who in owners.items():
+        flag, text = key.replace("_", "-"), f"{key} (default {'; '.join(who)})"
+        if kinds[key] is bool:
+            kind = {"action": argparse.BooleanOptionalAction}
+        else:
+            kind = {"type": kinds[key], "metavar": key.upper()}
+        p.add_argument(f"--{flag}", dest=f"opt:{key}", default=None, help=text, **kind)
+
+
+def _run(p: argparse.ArgumentParser, checkpoint: bool = False) -> None:
+    p.add_argument("method", nargs="?", help=FIELDS["method"].help)
+    for key in run_flag_keys():
+        field_flag(p, key)
+    if checkpoint:
+        field_flag(p, "checkpoint", required=True)
+    p.add_argument("--config", help="YAML file with the same keys (flags override it)")
+    p.add_argument("--results", help=RESULTS_HELP)
+    p.add_argument("--force", action="store_true", help="re-run and replace a finished run")
+    _method_option_flags(p)
+
+
+def _export_maps(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_id")
+    p.add_argument("--split", choices=("val", "test"), default="test")
+    p.add_argument("--out", required=True, help="folder for the maps")
+    p.add_argument("--results", help=RESULTS_HELP)
+    for key in ("frame", "data_root", "device", "workers"):
+        field_flag(p, key)
+
+
+def _evaluate_maps(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder", help="maps as <image id>.npy, 2-D floats in [0, 1]")
+    p.add_argument("--dataset", help="dataset name (with --metadata: a label)")
+    p.add_argument(
+        "--metadata",
+        type=Path,
+        help="the WSOL benchmark's metadata folder for one dataset (DIR/<split>/*.txt); "
+        "no images needed",
+    )
+    p.add_argument(
+        "--mask-root", type=Path, help="with --metadata: folder the mask paths are relative to"
+    )
+    p.add_argument("--split", choices=("val", "test"), default="test")
+    p.add_argument("--name", required=True, help="method name for the record")
+    p.add_argument(
+        "--threshold-on",
+        choices=("val", "test"),
+        default="val",
+        help="split whose maps pick GT-known's box threshold (val maps in the same folder)",
+    )
+    p.add_argument(
+        "--frame", choices=FRAMES, help="frame of the maps (default: manifest.json, else resize)"
+    )
+    p.add_argument(
+        "--resize-maps",
+        action="store_true",
+        help="resize maps of another size to the frame (bicubic) instead of refusing them",
+    )
+    field_flag(p, "data_root")
+    p.add_argument("--results", help=RESULTS_HELP)
+    p.add_argument("--force", action="store_true", help="score again and replace")
+    field_flag(p, "eval_workers")
+
+
+def _weights(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("fetch", "list"))
+    p.add_argument("backbones", nargs="*", metavar="NAME", help="fetch: timm model names")
+
+
+def _bench(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="*", choices=[[], *BENCHMARK_NAMES], help="default: all")
+    p.add_argument("--images", type=int, default=1000, help="maps for `stream`")
+    p.add_argument("--profile", help="cluster profile for `slurm` (default slurm/test.yaml)")
+    p.add_argument("--batch", type=int, help="`train`: batch size (default 8 CPU, 128 GPU)")
+    p.add_argument("--device", help="`train`: cpu or cuda (default: cuda when there is one)")
+    p.add_argument("--seeds", type=int, default=5, help="`mainjob`: seeds (default 5)")
+
+
+def _pretrain(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="pretrained", help="folder for weights + manifest")
+    p.add_argument("--epochs", type=int, help="default: the shipped weights' recipe")
+    p.add_argument("--seed", type=int, help="default: the shipped weights' recipe")
+    p.add_argument("--force", action="store_true", help="replace weights already there")
+
+
+def _show(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    p.add_argument("--n", type=int, default=16, help="images to draw")
+    pick = p.add_mutually_exclusive_group()
+    for name in PICKS:
+        pick.add_argument(f"--{name}", dest="pick", action="store_const", const=name)
+    p.add_argument("--same-images", action="store_true", help="needed for several runs")
+    p.add_argument("--out", default="show.png", help=".png or .pdf (default show.png)")
+    field_flag(p, "data_root")
+    p.add_argument("--results", help=RESULTS_HELP)
+
+
+def _sweep(p: argparse.ArgumentParser) -> None:
+    p.usage = "wsolbench sweep [status | collect] SWEEP [options]"
+    p.description = (
+        "Run a sweep (SWEEP: a YAML file or a built-in sweep's name), show the state of "
+        "its runs, or collect the table of its finished runs."
+    )
+    p.add_argument("words", nargs="+", metavar="[status|collect] SWEEP")
+    p.add_argument("--executor", choices=EXECUTORS, default="local", help="default: local")
+    p.add_argument("--profile", help="cluster profile: slurm/NAME.yaml (or a .yaml path)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs, submit nothing")
+    p.add_argument("--wait", action="store_true", help="slurm: wait for the array to finish")
+    p.add_argument("--parallelism", type=int, help="local: runs at once (default: CPUs/task)")
+    p.add_argument("--dataset", help="run the sweep's grid on this dataset instead")
+    p.add_argument("--pretrained", help="hub, none or a checkpoint FILE for every run")
+    p.add_argument("--format", choices=FORMATS, default="md", help="collect: table format")
+    p.add_argument("--out", help="collect: write the table to this file")
+    p.add_argument(
+        "--mean", action="store_true", help="collect: mean ± sd over the seeds, per setting"
+    )
+    p.add_argument("--results", help=RESULTS_HELP)
+
+
+def _report(p: argparse.ArgumentParser) -> None:
+    from wsolbench.reporting.paperspec import load_specs  # reads the paper's spec file
+
+    names = sorted(RUN_FIGURES) + list(load_specs())
+    p.add_argument("figure", nargs="?", choices=names, help="paper table/figure, or fig5/fig6")
+    p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="fig5/fig6: the runs to draw")
+    p.add_argument("--dataset", help="paper tables/figures: dataset(s), comma-separated")
+    p.add_argument("--format", choices=(*FORMATS, "png", "pdf"), help="md (default), csv, ...")
+    p.add_argument("--out", help="write to this file instead of the terminal")
+    p.add_argument("--results", help=RESULTS_HELP)
+
+
+FLAGS = {
+    "run": _run,
+    "evaluate": lambda p: _run(p, checkpoint=True),
+    "export-maps": _export_maps,
+    "evaluate-maps": _evaluate_maps,
+    "list": lambda p: None,
+    "weights": _weights,
+    "bench": _bench,
+    "pretrain": _pretrain,
+    "show": _show,
+    "sweep": _sweep,
+    "report": _report,
+}
+
+
+def build_parser(command: str | None = None) -> Parser:
+    """Every command, with the flags of ``command`` only (None: no command's)."""
+    parser = Parser(prog="wsolbench", description="Fair WSOL benchmarking.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for name, add_flags in FLAGS.items():
+        p = sub.add_parser(name, help=HELP[name])
+        if command == name:
+            add_flags(p)
+    return parser
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    command = next((a for a in argv if not a.startswith("-")), None)
+    return build_parser(command).parse_args(argv)

@@ -1,0 +1,158 @@
+"""``report``, ``show`` and ``sweep``: commands that read and fill the results store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from wsolbench import PROTOCOL_VERSION
+from wsolbench.cluster.sweep import IN_FLIGHT, collect_frame, state_frame, status, submit, wait
+from wsolbench.cluster.sweepfile import load_sweep
+from wsolbench.core.errors import UserError
+from wsolbench.core.registry import DATASETS
+from wsolbench.core.store import Store, atomic_write
+from wsolbench.reporting import FORMATS
+from wsolbench.reporting.figures import draw_figure
+from wsolbench.reporting.paperspec import RunIndex, Spec, protocol_version, run_command, spec_named
+from wsolbench.reporting.runs import render, runs_frame
+from wsolbench.reporting.show import fig5, fig6, show
+from wsolbench.reporting.tables import build_table, render_table
+from wsolbench.train.runner import results_root
+
+FIGURES = {"fig5": fig5, "fig6": fig6}
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    if len(args.run_ids) > 1 and not args.same_images:
+        raise UserError("several runs are drawn side by side only with --same-images")
+    store = Store(results_root(args.results))
+    out = show(store, args.run_ids, args.n, args.pick or "worst", Path(args.out), args.data_root)
+    print(f"wrote {out}")
+    return 0
+
+
+def _write_or_print(text: str, out: str | None) -> None:
+    if out:
+        atomic_write(Path(out), lambda f: f.write(text.encode()))
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    action, *rest = args.words if args.words[0] in ("status", "collect") else ["run", *args.words]
+    if len(rest) != 1:
+        raise UserError(f"sweep {'' if action == 'run' else action + ' '}takes one sweep file")
+    if args.parallelism is not None and args.parallelism < 1:
+        raise UserError(f"--parallelism must be >= 1, got {args.parallelism}")
+    sweep = load_sweep(rest[0], {"dataset": args.dataset, "pretrained": args.pretrained})
+    store = Store(results_root(args.results))
+    if action == "collect":
+        done = sum(store.record(p.cfg.run_id) is not None for p in sweep.runs)
+        print(f"{done} of {len(sweep.runs)} runs finished", file=sys.stderr)
+        frame = collect_frame(sweep, store, args.mean)
+        _write_or_print(render(frame, args.format), args.out)
+        return 0
+    if action == "status" or args.dry_run:
+        states = status(sweep, store)
+    else:
+        jobs, before = submit(sweep, store, args.executor, args.profile, args.parallelism)
+        skipped = sum(s.state == "done" for s in before)
+        flying = sum(s.state in IN_FLIGHT for s in before)
+        print(
+            f"sweep {sweep.name}: {len(jobs)} runs submitted ({args.executor}), "
+            f"{skipped} already done, {flying} already in flight",
+            file=sys.stderr,
+        )
+        if not jobs:
+            print("nothing to submit")
+        elif args.executor == "slurm" and not args.wait:
+            ids = sorted({str(j.job_id).split("_")[0] for j in jobs})
+            print(f"job array {', '.join(ids) or '-'}; see `wsolbench sweep status {rest[0]}`")
+        if args.executor == "slurm" and not args.wait:
+            return 0
+        wait(jobs)
+        states = status(sweep, store)
+    counts = pd.Series([s.state for s in states]).value_counts()
+    print(f"{len(states)} runs: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    print(render(state_frame(sweep, states), "md"))
+    return 1 if action == "run" and not args.dry_run and counts.get("failed", 0) else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    if args.figure and args.figure not in FIGURES:
+        return _paper_report(args)
+    if args.format in ("png", "pdf"):
+        raise UserError(f"report: --format {args.format} is for figures")
+    if args.figure:
+        if not args.run_ids:
+            raise UserError(f"report {args.figure}: give the run ids to draw")
+        out = Path(args.out or f"{args.figure}.png")
+        print(f"wrote {FIGURES[args.figure](Store(results_root(args.results)), args.run_ids, out)}")
+        return 0
+    text = render(runs_frame(Store(results_root(args.results)).records()), args.format or "md")
+    _write_or_print(text, args.out)
+    return 0
+
+
+def _paper_report(args: argparse.Namespace) -> int:
+    """A paper table (md / csv / latex) or figure (png / pdf), and what it lacks."""
+    spec = spec_named(args.figure)
+    datasets = [d for d in (args.dataset or "").split(",") if d] or spec.datasets
+    for d in datasets:
+        DATASETS.get(d)
+    if args.run_ids:
+        raise UserError(f"report {spec.name}: takes no run ids (runs are found by config)")
+    index = RunIndex(Store(results_root(args.results)).records())
+    if index.other_protocol:
+        versions = sorted({protocol_version(r) for r in index.other_protocol})
+        print(
+            f"{len(index.other_protocol)} runs under protocol {', '.join(versions)} left out "
+            f"(this is protocol {PROTOCOL_VERSION}; `wsolbench report` lists them)",
+            file=sys.stderr,
+        )
+    if spec.kind == "table":
+        fmt = args.format or "md"
+        if fmt not in FORMATS:
+            raise UserError(f"report {spec.name}: --format {fmt} is for figures")
+        table = build_table(spec, index, datasets)
+        _write_or_print(render_table(table, fmt), args.out)
+        missing = table.missing
+    else:
+        fmt = args.format or (Path(args.out).suffix[1:] if args.out else "png")
+        if fmt not in ("png", "pdf"):
+            raise UserError(f"report {spec.name}: a figure is written as png or pdf, not {fmt}")
+        out = Path(args.out or f"{spec.name}.{fmt}")
+        missing = draw_figure(spec, index, datasets, out.with_suffix(f".{fmt}"))
+        print(f"wrote {out.with_suffix(f'.{fmt}')}")
+    _print_missing(spec, missing, datasets)
+    _print_weights(index)
+    return 0
+
+
+def _print_weights(index: RunIndex) -> None:
+    """Which starting weights the table's cells used, and which runs it left out."""
+    if index.data_left_out:
+        print(f"{index.data_left_out} runs on other data left out", file=sys.stderr)
+    names = {"none": "none (from scratch)", "None": "not recorded (older run)"}
+    for label, digests in (
+        ("starting weights (sha256)", index.weights_used),
+        ("runs from other weights left out (sha256)", index.weights_left_out),
+    ):
+        if digests:
+            text = ", ".join(names.get(d, d[:12]) for d in sorted(digests))
+            print(f"{label}: {text}", file=sys.stderr)
+
+
+def _print_missing(spec: Spec, missing: list[dict], datasets: list[str]) -> None:
+    if not missing:
+        return
+    commands = list(dict.fromkeys(run_command(g) for g in missing))
+    sys.stdout.flush()  # the table first, then what it lacks
+    print(f"{len(commands)} runs missing (shown as —); to make them:", file=sys.stderr)
+    for c in commands:
+        print(f"  {c}", file=sys.stderr)
+    for ds in dict.fromkeys(g["dataset"] for g in missing):
+        print(f"  or all at once: wsolbench sweep {spec.sweep} --dataset {ds}", file=sys.stderr)

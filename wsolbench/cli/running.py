@@ -1,0 +1,95 @@
+"""``run``, ``evaluate``, ``export-maps`` and ``evaluate-maps``: commands that make
+a record."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from wsolbench.cli.parser import run_flag_keys
+from wsolbench.core.config import check_value, load_yaml
+from wsolbench.core.digests import file_digest
+from wsolbench.core.store import Store
+from wsolbench.evaluation.maps import MANIFEST, MapsRequest, evaluate_maps
+from wsolbench.reporting.runs import metrics_table
+from wsolbench.train.export import export_maps
+from wsolbench.train.plan import plan
+from wsolbench.train.runner import execute, results_root
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    given = load_yaml(args.config) if args.config else {}
+    if args.method:
+        given["method"] = args.method
+    for key in run_flag_keys():
+        value = getattr(args, key)
+        if value is not None:
+            given[key] = int(value) if key == "kshot" and value.isdigit() else value
+    opts = dict(given.get("options") or {})
+    opts.update({k[4:]: v for k, v in vars(args).items() if k.startswith("opt:") and v is not None})
+    given["options"] = opts
+    return given
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    given = _given(args)
+    if getattr(args, "checkpoint", None):
+        given["checkpoint"] = args.checkpoint
+        given["checkpoint_sha256"] = file_digest(args.checkpoint)
+    store = Store(results_root(args.results))
+    p = plan(given)
+    record, ran = execute(p, store, force=args.force)
+    _print_record(record, ran, store)
+    if p.weights.source == "none" and not p.cfg["checkpoint"]:
+        start = "the shipped trunk" if p.cfg["dataset"] == "synthetic" else "ImageNet weights"
+        print(f"note: trained from scratch (--pretrained none), not from {start}")
+    return 0
+
+
+def _print_record(record: dict, ran: bool, store: Store) -> None:
+    if not ran:
+        print(
+            f"run {record['run_id']} is already finished in {store.root}; "
+            "use --force to run it again",
+            file=sys.stderr,
+        )
+    print(metrics_table(record))
+
+
+def cmd_export_maps(args: argparse.Namespace) -> int:
+    overrides = {
+        "frame": args.frame,
+        "data_root": args.data_root,
+        "device": args.device,
+        "workers": args.workers,
+    }
+    store = Store(results_root(args.results))
+    count, out = export_maps(store, args.run_id, args.split, Path(args.out), overrides)
+    print(f"wrote {count} maps and {MANIFEST} to {out}")
+    return 0
+
+
+def cmd_evaluate_maps(args: argparse.Namespace) -> int:
+    if args.eval_workers is not None:
+        check_value("eval_workers", args.eval_workers, "--eval-workers")
+    store = Store(results_root(args.results))
+    req = MapsRequest(
+        folder=Path(args.folder),
+        name=args.name,
+        split=args.split,
+        threshold_on=args.threshold_on,
+        dataset=args.dataset,
+        metadata=args.metadata,
+        mask_root=args.mask_root,
+        data_root=args.data_root,
+        frame=args.frame,
+        resize=args.resize_maps,
+        workers=args.eval_workers,
+    )
+    record, ran = evaluate_maps(store, req, args.force)
+    _print_record(record, ran, store)
+    for note in record.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
+    return 0
