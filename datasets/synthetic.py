@@ -11,6 +11,7 @@ pixel mask of the object.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -122,23 +123,31 @@ class SourceTask:
         return draw(rng, label % self.bands, self.bands, kind=label // self.bands)
 
 
+@functools.lru_cache(maxsize=8)
+def _drawn(split: str, per_class: int, task: SourceTask | None) -> tuple:
+    """A split's labels, images, masks and boxes, drawn once per process (about a
+    second each): every run and test in one process reads the same tensors, which
+    no split writes to."""
+    seed = SPLIT_SEEDS[split] if task is None else dict(task.seeds)[split]
+    rng = np.random.default_rng([seed, 20231001])
+    classes = NUM_CLASSES if task is None else task.num_classes
+    labels = [c for c in range(classes) for _ in range(per_class)]
+    rng.shuffle(labels)
+    drawn = [draw(rng, c) if task is None else task.draw(rng, c) for c in labels]
+    images = torch.from_numpy(np.stack([(d[0] * 255).round() for d in drawn]).astype(np.uint8))
+    masks = torch.from_numpy(np.stack([d[1] for d in drawn]))
+    boxes = torch.from_numpy(np.stack([mask_box(d[1]) for d in drawn]))
+    return tuple(labels), images, masks, boxes
+
+
 class SyntheticSplit(WSOLSplit):
     has_masks = True
 
     def __init__(
         self, split: str, per_class: int, train: bool, task: SourceTask | None = None
     ) -> None:
-        seed = SPLIT_SEEDS[split] if task is None else dict(task.seeds)[split]
-        rng = np.random.default_rng([seed, 20231001])
-        classes = NUM_CLASSES if task is None else task.num_classes
-        self.labels = [c for c in range(classes) for _ in range(per_class)]
-        rng.shuffle(self.labels)
-        drawn = [draw(rng, c) if task is None else task.draw(rng, c) for c in self.labels]
-        self.images = torch.from_numpy(
-            np.stack([(d[0] * 255).round() for d in drawn]).astype(np.uint8)
-        )
-        self.masks = torch.from_numpy(np.stack([d[1] for d in drawn]))
-        self.boxes = torch.from_numpy(np.stack([mask_box(d[1]) for d in drawn]))
+        labels, self.images, self.masks, self.boxes = _drawn(split, per_class, task)
+        self.labels = list(labels)
         self.image_ids = [f"{split}/{i:05d}.png" for i in range(len(self.labels))]
         self.train = train
 

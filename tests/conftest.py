@@ -4,12 +4,14 @@ import os
 
 # No test reaches the Hugging Face hub: weights come from caches the tests write.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Read once, when tqdm is imported: no progress bars in test output.
+os.environ["TQDM_DISABLE"] = "1"
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from wsolbench.cli import main
 from wsolbench.core.config import RunConfig, build_config
 from wsolbench.core.registry import METHODS
 
@@ -17,16 +19,34 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def cli(tmp_path):
-    """Run the real `wsolbench` command; returns (exit code, stdout, stderr)."""
+def cli(tmp_path, monkeypatch, capsys):
+    """Run ``wsolbench`` in this process, as the command would (``main(argv)``) in
+    ``cwd`` with ``env`` added; returns (exit code, stdout, stderr)."""
+
+    def run(*args: str, cwd: Path | None = None, env: dict | None = None):
+        monkeypatch.chdir(cwd or tmp_path)
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        capsys.readouterr()  # what earlier calls printed is theirs
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def cli_process(tmp_path):
+    """Run the installed ``wsolbench`` command in a new process; for the tests that
+    prove the console script itself, and for environments only a new process sees."""
 
     def run(*args: str, cwd: Path | None = None, env: dict | None = None):
         proc = subprocess.run(
-            [sys.executable, "-m", "wsolbench.cli", *args],
+            ["wsolbench", *args],
             capture_output=True,
             text=True,
             cwd=cwd or tmp_path,
-            env={**os.environ, "TQDM_DISABLE": "1", **(env or {})},
+            env={**os.environ, **(env or {})},
             timeout=900,
         )
         return proc.returncode, proc.stdout, proc.stderr

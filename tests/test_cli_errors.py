@@ -78,8 +78,8 @@ def test_bad_config_file(capsys, store, tmp_path, text, expect):
     assert expect in run_bad(capsys, store, "sat", "--config", str(cfg))
 
 
-def test_real_process_prints_one_line(cli, tmp_path):
-    code, out, err = cli("run", "sat", "--lambda", "2", "--results", str(tmp_path / "r"))
+def test_real_process_prints_one_line(cli_process, tmp_path):
+    code, out, err = cli_process("run", "sat", "--lambda", "2", "--results", str(tmp_path / "r"))
     assert code == 2 and out == ""
     assert err == "wsolbench: error: lambda: must be in (0.0, 1.0), got 2.0\n"
     assert not (tmp_path / "r").exists()

@@ -7,6 +7,8 @@ import uuid
 
 from conftest import REPO
 
+from wsolbench.core.registry import METHODS
+
 PLUGIN = """
 from wsolbench.models.method import Method
 from wsolbench.core.registry import register_method
@@ -18,20 +20,27 @@ class Demo(Method):
 """
 
 
-def test_new_file_in_methods_folder_is_listed(cli):
+def test_new_file_in_methods_folder_is_listed(cli, tmp_path, monkeypatch):
+    # A second folder on the methods package's path stands for the checkout's
+    # methods/ folder, so the test writes nothing into the checkout.
+    import wsolbench.methods as package
+
     name = f"zz_demo_{uuid.uuid4().hex[:8]}"
-    path = REPO / "methods" / f"{name}.py"
-    path.write_text(PLUGIN.format(name=name, description="a method dropped into methods/"))
-    try:
-        code, out, err = cli("list")
-    finally:
-        path.unlink()
+    (tmp_path / f"{name}.py").write_text(
+        PLUGIN.format(name=name, description="a method dropped into methods/")
+    )
+    METHODS.names()  # the shipped plugins found first: they register only on import
+    monkeypatch.setattr(package, "__path__", [*package.__path__, str(tmp_path)])
+    monkeypatch.setattr(METHODS, "_items", dict(METHODS._items))
+    monkeypatch.setattr(METHODS, "_discovered", False)
+    code, out, err = cli("list")
+    sys.modules.pop(f"wsolbench.methods.{name}", None)
     assert code == 0, err
     assert name in out and "a method dropped into methods/" in out
     assert "sat" in out and "synthetic" in out
 
 
-def test_entry_point_plugin_from_installed_distribution(cli, tmp_path):
+def test_entry_point_plugin_from_installed_distribution(cli_process, tmp_path):
     site = tmp_path / "site"
     (site / "extmethod_pkg").mkdir(parents=True)
     (site / "extmethod_pkg" / "__init__.py").write_text(
@@ -41,7 +50,7 @@ def test_entry_point_plugin_from_installed_distribution(cli, tmp_path):
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: extmethod-pkg\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[wsolbench.methods]\next_demo = extmethod_pkg\n")
-    code, out, err = cli("list", env={"PYTHONPATH": str(site)})
+    code, out, err = cli_process("list", env={"PYTHONPATH": str(site)})
     assert code == 0, err
     assert "ext_demo" in out and "shipped in another distribution" in out
 

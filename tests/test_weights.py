@@ -46,9 +46,9 @@ def env_for(home):
     return {"HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}
 
 
-def test_hub_weights_load_through_timm_from_the_cache(cli, tmp_path, cub):
+def test_hub_weights_load_through_timm_from_the_cache(cli_process, tmp_path, cub):
     path, state = write_hub_cache(tmp_path / "hf")
-    rc, out, err = cli(
+    rc, out, err = cli_process(
         "run", "sat", "--dataset", "cub", "--data-root", str(cub), *TINY,
         env=env_for(tmp_path / "hf"),
     )  # fmt: skip
@@ -63,12 +63,12 @@ def test_hub_weights_load_through_timm_from_the_cache(cli, tmp_path, cub):
     # Every trunk tensor came from the file; what is left is SAT's own and the head.
     assert w["loaded"] == len(state) - 2  # all but the classifier's weight and bias
     assert all(k.startswith(("head.", "loc_", "spatial")) for k in w["missing"]), w["missing"]
-    rc, out, _ = cli("weights", "list", env=env_for(tmp_path / "hf"))
+    rc, out, _ = cli_process("weights", "list", env=env_for(tmp_path / "hf"))
     assert rc == 0 and REPO[5:] in out and w["sha256"] in out
 
 
-def test_empty_cache_is_one_line_naming_the_ways_out(cli, tmp_path, cub):
-    rc, out, err = cli(
+def test_empty_cache_is_one_line_naming_the_ways_out(cli_process, tmp_path, cub):
+    rc, out, err = cli_process(
         "run", "sat", "--dataset", "cub", "--data-root", str(cub), *TINY,
         env=env_for(tmp_path / "hf"),
     )  # fmt: skip
@@ -78,9 +78,9 @@ def test_empty_cache_is_one_line_naming_the_ways_out(cli, tmp_path, cub):
     assert not (tmp_path / "results").exists()
 
 
-def test_none_trains_from_scratch_and_says_so(cli, tmp_path, cub):
+def test_none_trains_from_scratch_and_says_so(cli_process, tmp_path, cub):
     args = ("run", "sat", "--dataset", "cub", "--data-root", str(cub), "--pretrained", "none")
-    rc, out, err = cli(*args, *TINY, env=env_for(tmp_path / "hf"))
+    rc, out, err = cli_process(*args, *TINY, env=env_for(tmp_path / "hf"))
     assert rc == 0 and "trained from scratch (--pretrained none)" in out, err
     (rec_path,) = (tmp_path / "results").glob("sat-cub-*/record.json")
     rec = json.loads(rec_path.read_text())
