@@ -95,11 +95,11 @@ def test_job_array_runs_collects_and_skips_on_resubmit(slurm, tmp_path, cli, mon
         if cub:
             assert "no-data" in s.error and os.path.isfile(s.log)
     records = [store.record(p.cfg.run_id) for p in sweep.runs[:4]]
-    assert [(r["config"]["kshot"], r["seed"]) for r in records] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    assert [(r.config["kshot"], r.seed) for r in records] == [(1, 0), (1, 1), (2, 0), (2, 1)]
 
     code, out, err = cli("sweep", "collect", "array.yaml", "--format", "csv")
     assert code == 0 and "4 of 8 runs finished" in err
-    assert [line.split(",")[0] for line in out.splitlines()[1:]] == [r["run_id"] for r in records]
+    assert [line.split(",")[0] for line in out.splitlines()[1:]] == [r.run_id for r in records]
 
     # Re-submitting the finished runs submits nothing: no job, no new line in jobs.jsonl.
     (tmp_path / "array.yaml").write_text(ARRAY.replace("[synthetic, cub]", "[synthetic]"))
@@ -142,7 +142,7 @@ def test_preempted_task_requeues_and_resumes_to_the_same_metrics(slurm, tmp_path
     assert attempts == ["REQUEUED", "COMPLETED"]
 
     record, reference = store.record(run_id), Store(ref).record(run_id)
-    assert record["resumed_from_epoch"] >= 1 and reference["resumed_from_epoch"] == 0
-    assert record["history"] == reference["history"]
-    assert record["metrics"] == reference["metrics"]
-    assert record["threshold"] == reference["threshold"]
+    assert record.resumed_from_epoch >= 1 and reference.resumed_from_epoch == 0
+    assert record.history == reference.history
+    assert record.metrics == reference.metrics
+    assert record.threshold == reference.threshold

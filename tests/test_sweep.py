@@ -105,8 +105,8 @@ def test_local_sweep_runs_skips_and_collects(tmp_path, cli):
     assert "2 runs submitted (local), 0 already done" in err and "2 runs: 2 done" in out
     sweep, store = load_sweep(path), Store(tmp_path / "results")
     records = [store.record(p.cfg.run_id) for p in sweep.runs]
-    assert [r["seed"] for r in records] == [0, 1]
-    assert all(r["resumed_from_epoch"] == 0 for r in records)
+    assert [r.seed for r in records] == [0, 1]
+    assert all(r.resumed_from_epoch == 0 for r in records)
 
     code, out, err = cli("sweep", path, "--executor", "local")
     assert code == 0 and "0 runs submitted (local), 2 already done" in err
@@ -147,7 +147,14 @@ def test_failed_run_is_reported_and_does_not_block_the_rest(tmp_path, cli, monke
 
 def _writer(root: str, sweep, i: int, barrier) -> None:
     store = Store(root)
-    record = {"run_id": f"run-{i:02d}", "metrics": {"gt_known_loc": float(i)}, "pad": "x" * 50000}
+    record = {
+        "run_id": f"run-{i:02d}",
+        "method": "sat",
+        "dataset": "synthetic",
+        "config": {},
+        "metrics": {"gt_known_loc": float(i)},
+        "notes": ["x" * 50000],
+    }
     barrier.wait()
     write_json(store.run_dir(record["run_id"]) / "record.json", record)
     write_json(store.run_dir("shared") / "record.json", record)  # all 50 race on one file
@@ -169,9 +176,9 @@ def test_fifty_concurrent_writers_leave_fifty_intact_records(tmp_path):
         p.join()
         assert p.exitcode == 0
     assert len(store.records()) == 51
-    assert all(store.record(f"run-{i:02d}")["metrics"]["gt_known_loc"] == i for i in range(50))
+    assert all(store.record(f"run-{i:02d}").metrics["gt_known_loc"] == i for i in range(50))
     shared = store.record("shared")  # one writer's whole record: the last rename wins
-    assert shared == store.record(shared["run_id"]) and len(shared["pad"]) == 50000
+    assert shared == store.record(shared.run_id) and len(shared.notes[0]) == 50000
     lines = (tmp_path / "results/.sweeps/race/jobs.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["job_id"] for line in lines) == sorted(map(str, range(50)))
     assert not list((tmp_path / "results").rglob("*.tmp"))

@@ -27,6 +27,7 @@ from wsolbench.bench.maps import synthetic_maps
 from wsolbench.bench.metrics import metrics
 from wsolbench.bench.train import train_step
 from wsolbench.core.paths import SOURCE_DIR
+from wsolbench.core.record import RunRecord
 from wsolbench.data.annotations import Item
 from wsolbench.data.imagefiles import FileSplit
 from wsolbench.evaluation.metrics import PixelAP, Polarity
@@ -216,8 +217,8 @@ def _sat_seeds(seeds: range, pretrained: str, store: Path) -> tuple[list[dict], 
     return records, first
 
 
-def _spread(records: list[dict], key: str) -> tuple[float, float]:
-    values = [r["metrics"][key] for r in records]
+def _spread(records: list[RunRecord], key: str) -> tuple[float, float]:
+    values = [r.metrics[key] for r in records]
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
@@ -236,7 +237,7 @@ def main_job(seeds: int = 5, **_) -> list[tuple]:
         t_pre = time.perf_counter() - t0
         trunk = str(Path(tmp) / "trunk" / again["file"])
         redone, _ = _sat_seeds(range(seeds), trunk, Path(tmp) / "redone")
-    t = runs[0]["timing"]
+    t = runs[0].timing
     split = f"data {t['data_s']:.0f} s, train {t['train_s']:.0f} s, eval {t['eval_s']:.0f} s"
     (gk, gk_sd), (cls, cls_sd) = _spread(runs, "gt_known_loc"), _spread(runs, "top1_cls")
     (gk2, gk2_sd), flips = _spread(redone, "gt_known_loc"), _spread(runs, "flipped_maps")[0]

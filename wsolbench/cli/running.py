@@ -11,6 +11,7 @@ from typing import Any
 from wsolbench.cli.parser import run_flag_keys
 from wsolbench.core.config import check_value, load_yaml
 from wsolbench.core.digests import file_digest
+from wsolbench.core.record import RunRecord
 from wsolbench.core.store import Store
 from wsolbench.evaluation.maps import MANIFEST, MapsRequest, evaluate_maps
 from wsolbench.reporting.runs import metrics_table
@@ -48,11 +49,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_record(record: dict, ran: bool, store: Store) -> None:
+def _print_record(record: RunRecord, ran: bool, store: Store) -> None:
     if not ran:
         print(
-            f"run {record['run_id']} is already finished in {store.root}; "
-            "use --force to run it again",
+            f"run {record.run_id} is already finished in {store.root}; use --force to run it again",
             file=sys.stderr,
         )
     print(metrics_table(record))
@@ -90,6 +90,6 @@ def cmd_evaluate_maps(args: argparse.Namespace) -> int:
     )
     record, ran = evaluate_maps(store, req, args.force)
     _print_record(record, ran, store)
-    for note in record.get("notes", []):
+    for note in record.notes or []:
         print(f"note: {note}", file=sys.stderr)
     return 0

@@ -278,7 +278,7 @@ def collect_frame(sweep: Sweep, store: Store, mean: bool = False) -> pd.DataFram
     keep = ["run_id", "method", "dataset", *[a for a in sweep.axes if a in frame]]
     extra = [a for a in sweep.axes if a not in frame]  # axes the standard table lacks
     for a in extra:
-        frame[a] = [r["config"].get(a) for r in records]
+        frame[a] = [r.config.get(a) for r in records]
     metrics = [c for c in frame.columns if c not in SETTINGS and c != "run_id"]
     frame = frame[[*keep, *extra, *metrics]].dropna(axis=1, how="all")
     if mean:

@@ -13,6 +13,7 @@ from typing import IO, Any
 import torch
 
 from wsolbench.core.errors import UserError
+from wsolbench.core.record import RunRecord
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -51,12 +52,24 @@ class Store:
             raise UserError(f"run id '{run_id}' is not valid (letters, digits, . _ - only)")
         return self.root / run_id
 
-    def record(self, run_id: str) -> dict | None:
+    def record(self, run_id: str) -> RunRecord | None:
         path = self.run_dir(run_id) / "record.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        return read_record(path) if path.is_file() else None
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[RunRecord]:
         """Every finished run, derived by scanning (no shared index to corrupt)."""
         if not self.root.is_dir():
             return []
-        return [json.loads(p.read_text()) for p in sorted(self.root.glob("*/record.json"))]
+        return [read_record(p) for p in sorted(self.root.glob("*/record.json"))]
+
+    def write_record(self, record: RunRecord) -> None:
+        """Written last of a run's files: its presence means the run is done."""
+        write_json(self.run_dir(record.run_id) / "record.json", record.to_dict())
+
+
+def read_record(path: Path) -> RunRecord:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: not a readable run record ({e})") from None
+    return RunRecord.from_dict(data, path)

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from wsolbench.core.config import FRAMES, build_config, make_run_id
 from wsolbench.core.environment import environment
 from wsolbench.core.errors import UserError
+from wsolbench.core.record import RunRecord
 from wsolbench.core.registry import DATASETS
 from wsolbench.core.store import Store, write_json
 from wsolbench.data.annotations import read_wsol_split
@@ -217,7 +218,7 @@ def _frame(req: MapsRequest, manifest: dict | None) -> str | None:
     return manifest["frame"]
 
 
-def evaluate_maps(store: Store, req: MapsRequest, force: bool = False) -> tuple[dict, bool]:
+def evaluate_maps(store: Store, req: MapsRequest, force: bool = False) -> tuple[RunRecord, bool]:
     """Score a folder of maps on a split. The box threshold of GT-known Loc comes from
     the val maps in the same folder (``threshold_on='val'``; left out when there are
     none) or from the split itself; MaxBoxAccV2 and PxAP choose no threshold."""
@@ -251,24 +252,22 @@ def evaluate_maps(store: Store, req: MapsRequest, force: bool = False) -> tuple[
     test = SplitScores.for_split(gt.test, True, gt.trivial, classify=False)
     digests = {req.split: _score_folder(req.folder, gt.test, gt.image_size, req, test)}
     val, note = _pick_split(req, gt, test, digests)
-    record = {
-        "run_id": run_id,
-        "method": req.name,
-        "dataset": dataset,
-        "mode": "evaluate-maps",
-        "seed": None,
-        "config": {**identity, "data_root": req.data_root},
-        "protocol": {**PROTOCOL, "frame": frame, "box_threshold_on": req.threshold_on},
+    record = RunRecord(
+        run_id=run_id,
+        method=req.name,
+        dataset=dataset,
+        mode="evaluate-maps",
+        config={**identity, "data_root": req.data_root},
+        protocol={**PROTOCOL, "frame": frame, "box_threshold_on": req.threshold_on},
         **summarize(val, test, req.threshold_on),
-        "maps": {"folder": str(req.folder.resolve()), "sha256": digests, "manifest": manifest},
-        "data": {"test_images": len(gt.test), **gt.facts},
-        "wall_time_s": round(time.perf_counter() - t0, 2),
-        "environment": environment(torch.device("cpu")),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    if note:
-        record["notes"] = [note]
-    write_json(store.run_dir(run_id) / "record.json", record)
+        maps={"folder": str(req.folder.resolve()), "sha256": digests, "manifest": manifest},
+        data={"test_images": len(gt.test), **gt.facts},
+        wall_time_s=round(time.perf_counter() - t0, 2),
+        environment=environment(torch.device("cpu")),
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        notes=[note] if note else None,
+    )
+    store.write_record(record)
     return record, True
 
 

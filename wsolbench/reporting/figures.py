@@ -35,7 +35,7 @@ def _line(spec: Spec, index: RunIndex, ds: str, axes: list[plt.Axes]) -> Missing
             _empty(ax)
         groups: dict[float, list[float]] = {}
         for r in runs:
-            groups.setdefault(float(r["config"][panel.key]), []).append(run_value(r, metric.metric))
+            groups.setdefault(float(r.config[panel.key]), []).append(run_value(r, metric.metric))
         xs = sorted(groups)
         stats = [mean_sd(groups[x]) for x in xs]
         means, sds = [m for m, _ in stats], [sd or 0.0 for _, sd in stats]
@@ -58,12 +58,12 @@ def _threshold(spec: Spec, index: RunIndex, ds: str, axes: list[plt.Axes]) -> Mi
     ax, missing = axes[0], []
     for row in spec.rows:
         given = {"dataset": ds, **spec.base, **row.settings}
-        runs = [r for r in index.find(given) if r.get("curve")]
+        runs = [r for r in index.find(given) if r.curve]
         if not runs:
             missing.append(given)
             continue
-        x = np.asarray(runs[0]["curve"]["thresholds"])
-        curves = np.array([r["curve"]["test_gt_known"] for r in runs])
+        x = np.asarray(runs[0].curve["thresholds"])
+        curves = np.array([r.curve["test_gt_known"] for r in runs])
         band = ", band min-max" if len(runs) > 1 else ""
         ax.plot(x, curves.mean(0), label=f"{row.label} (mean of {len(runs)}{band})")
         if len(runs) > 1:

@@ -20,6 +20,7 @@ from wsolbench import PROTOCOL_VERSION
 from wsolbench.core.config import check_value, identity_of, read_yaml
 from wsolbench.core.errors import UserError
 from wsolbench.core.paths import PACKAGE_DIR
+from wsolbench.core.record import RunRecord
 from wsolbench.core.registry import METHODS
 
 if TYPE_CHECKING:
@@ -133,8 +134,8 @@ def cell_config(given: dict[str, Any]) -> dict[str, Any]:
 class RunIndex:
     """Finished runs grouped by their config without the pooled settings."""
 
-    def __init__(self, records: list[dict]) -> None:
-        self.groups: dict[str, list[dict]] = defaultdict(list)
+    def __init__(self, records: list[RunRecord]) -> None:
+        self.groups: dict[str, list[RunRecord]] = defaultdict(list)
         self.configs: dict[str, dict[str, Any]] = {}  # each group's config, parsed once
         # Numbers under another protocol version are never pooled with today's.
         self.other_protocol = [r for r in records if protocol_version(r) != PROTOCOL_VERSION]
@@ -144,31 +145,31 @@ class RunIndex:
         for r in records:
             if protocol_version(r) != PROTOCOL_VERSION:
                 continue
-            config = _unpooled(_identity(r["config"]))
+            config = _unpooled(_identity(r.config))
             key = _match_key(config)
             self.groups[key].append(r)
             self.configs[key] = config
 
-    def find(self, given: dict[str, Any], free: str | None = None) -> list[dict]:
+    def find(self, given: dict[str, Any], free: str | None = None) -> list[RunRecord]:
         """Records for ``given``; with ``free``, that setting may take any value."""
         want = _unpooled(cell_config(given))
         if free is None:
             found = self.groups.get(_match_key(want), [])
-            return sorted(self._one_weights(found), key=lambda r: r["seed"])
+            return sorted(self._one_weights(found), key=lambda r: r.seed)
         want.pop(free, None)
         found = []
         for key, config in self.configs.items():
             if {k: v for k, v in config.items() if k != free} == want:
                 found += self.groups[key]
         found = self._one_weights(found)
-        return sorted(found, key=lambda r: (str(r["config"][free]), r["seed"]))
+        return sorted(found, key=lambda r: (str(r.config[free]), r.seed))
 
-    def _one_weights(self, found: list[dict]) -> list[dict]:
+    def _one_weights(self, found: list[RunRecord]) -> list[RunRecord]:
         """The runs of the starting weights and data most of ``found`` used (ties: the
         first digests in order), so that one cell never mixes weights or data."""
-        groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        groups: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
         for r in found:
-            c = r["config"]
+            c = r.config
             groups[(str(c.get("weights_sha256")), str(c.get("data_sha256")))].append(r)
         if not groups:
             return []
@@ -179,8 +180,8 @@ class RunIndex:
         return groups[pick]
 
 
-def protocol_version(record: dict) -> str:
-    return str(record.get("protocol", {}).get("version", "1"))
+def protocol_version(record: RunRecord) -> str:
+    return record.protocol_version
 
 
 def _identity(config: dict[str, Any]) -> dict[str, Any]:

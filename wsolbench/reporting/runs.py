@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 from tabulate import tabulate
 
+from wsolbench.core.record import RunRecord
+
 SETTINGS = ["method", "dataset", "kshot", "freeze", "lambda", "batch_size", "epochs", "seed"]
 METRICS = {
     "top1_cls": "Top-1 Cls",
@@ -19,18 +21,18 @@ METRICS = {
 }
 
 
-def runs_frame(records: list[dict]) -> pd.DataFrame:
+def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
     """One row per run: its id, settings, frozen %, box threshold and metrics."""
     rows = []
     for r in records:
-        row = {"run_id": r["run_id"], **{k: r["config"].get(k) for k in SETTINGS}}
-        row["protocol"] = r.get("protocol", {}).get("version")
-        row["frame"] = r.get("protocol", {}).get("frame")
-        row["weights"] = weights_text(r.get("pretrained"))
-        row["warm-up"] = warm_up_text(r["config"])
-        row["frozen_%"] = r.get("frozen_percent")
-        row["thr"] = threshold_text(r["threshold"])
-        row.update({label: r["metrics"].get(key) for key, label in METRICS.items()})
+        row = {"run_id": r.run_id, **{k: r.config.get(k) for k in SETTINGS}}
+        row["protocol"] = (r.protocol or {}).get("version")
+        row["frame"] = (r.protocol or {}).get("frame")
+        row["weights"] = weights_text(r.pretrained)
+        row["warm-up"] = warm_up_text(r.config)
+        row["frozen_%"] = r.frozen_percent
+        row["thr"] = threshold_text(r.threshold)
+        row.update({label: r.metrics.get(key) for key, label in METRICS.items()})
         rows.append(row)
     columns = [
         "run_id",
@@ -89,9 +91,9 @@ def threshold_text(threshold: dict | None) -> str | None:
     return f"{threshold['box']:.2f} ({threshold['picked_on']})" if threshold else None
 
 
-def metrics_table(record: dict) -> str:
+def metrics_table(record: RunRecord) -> str:
     """The per-run summary printed after a run; lines a record lacks are left out."""
-    m, t = record["metrics"], record.get("timing")
+    m, t = record.metrics, record.timing
     rows = [(label, f"{m[key]:.2f}") for key, label in METRICS.items() if key in m]
     if "maxboxaccv2" in m:
         at = " / ".join(f"{m[f'maxboxacc_iou{d}']:.2f}" for d in (30, 50, 70))
@@ -102,14 +104,14 @@ def metrics_table(record: dict) -> str:
     if "baseline_whole_image" in m:
         rows.append(("Baseline: whole image, GT-known", f"{m['baseline_whole_image']:.2f}"))
         rows.append(("Baseline: centred mean box, GT-known", f"{m['baseline_centred_box']:.2f}"))
-    if record["threshold"]:
-        rows.append(("Box threshold (picked on)", threshold_text(record["threshold"])))
-    if record.get("frozen_percent") is not None:
-        rows.append(("Frozen parameters %", f"{record['frozen_percent']:.1f}"))
+    if record.threshold:
+        rows.append(("Box threshold (picked on)", threshold_text(record.threshold)))
+    if record.frozen_percent is not None:
+        rows.append(("Frozen parameters %", f"{record.frozen_percent:.1f}"))
     if t:
         times = f"{t['data_s']:.0f} / {t['train_s']:.0f} / {t['eval_s']:.0f}"
         rows.append(("Time s: data / train / eval", times))
-    rows.append(("Wall time s", f"{record['wall_time_s']:.0f}"))
+    rows.append(("Wall time s", f"{record.wall_time_s:.0f}"))
     return tabulate(
-        rows, headers=[record["run_id"], "value"], tablefmt="github", disable_numparse=True
+        rows, headers=[record.run_id, "value"], tablefmt="github", disable_numparse=True
     )

@@ -17,6 +17,7 @@ import torch  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from wsolbench.core.errors import UserError  # noqa: E402
+from wsolbench.core.record import RunRecord  # noqa: E402
 from wsolbench.core.store import Store, atomic_write  # noqa: E402
 from wsolbench.evaluation.boxes import THRESHOLDS, normalize_authors  # noqa: E402
 from wsolbench.evaluation.componenttree import largest_component_boxes  # noqa: E402
@@ -31,16 +32,16 @@ PANEL = (2.6, 2.9)  # inches per image panel
 
 @dataclass
 class StoredRun:
-    record: dict
+    record: RunRecord
     results: dict[str, np.ndarray]
 
     @property
     def label(self) -> str:
-        c = self.record["config"]
-        return f"{self.record['method']} (k={c.get('kshot')}, seed {c.get('seed')})"
+        c = self.record.config
+        return f"{self.record.method} (k={c.get('kshot')}, seed {c.get('seed')})"
 
     def threshold_index(self) -> int | None:
-        thr = self.record.get("threshold")
+        thr = self.record.threshold
         return None if thr is None else int(np.argmin(np.abs(THRESHOLDS - thr["box"])))
 
     def iou(self) -> np.ndarray | None:
@@ -72,7 +73,7 @@ def choose(run: StoredRun, n: int, pick: str) -> np.ndarray:
     iou = run.iou()
     if pick == "random" or iou is None:
         if pick != "random":
-            raise UserError(f"run '{run.record['run_id']}' has no boxes to rank by IoU")
+            raise UserError(f"run '{run.record.run_id}' has no boxes to rank by IoU")
         return np.sort(np.random.default_rng(0).choice(candidates, min(n, len(candidates)), False))
     order = np.argsort(iou[candidates], kind="stable")
     order = order if pick == "worst" else order[::-1]
@@ -119,11 +120,11 @@ def show(
     for run in runs[1:]:
         if not np.array_equal(run.results["image_ids"], first.results["image_ids"]):
             raise UserError(
-                f"runs '{first.record['run_id']}' and '{run.record['run_id']}' were not "
+                f"runs '{first.record.run_id}' and '{run.record.run_id}' were not "
                 "evaluated on the same test images"
             )
     chosen = choose(first, n, pick)
-    given = dict(first.record["config"])
+    given = dict(first.record.config)
     if data_root:
         given["data_root"] = data_root
     p = plan({**given, "pretrained": "none"})  # only the data is needed here
@@ -176,7 +177,7 @@ def fig5(store: Store, run_ids: list[str], out: Path) -> Path:
     for run in runs:
         iou = run.iou()
         if iou is None:
-            raise UserError(f"run '{run.record['run_id']}' has no boxes")
+            raise UserError(f"run '{run.record.run_id}' has no boxes")
         values.append(iou[iou >= 0.5])
         names.append(run.label)
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(runs), 3.6), layout="constrained")
@@ -200,7 +201,7 @@ def fig6(store: Store, run_ids: list[str], out: Path) -> Path:
     for ax, run in zip(axes[0], runs, strict=True):
         iou = run.iou()
         if iou is None:
-            raise UserError(f"run '{run.record['run_id']}' has no boxes")
+            raise UserError(f"run '{run.record.run_id}' has no boxes")
         hb = ax.hexbin(
             run.results["gt_area"], iou, gridsize=20, extent=(0, 1, 0, 1), cmap="viridis", mincnt=1
         )

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from wsolbench.core.record import RunRecord
 from wsolbench.reporting.paperspec import Line, RunIndex, Spec, dataset_title, paper_numbers
 
 LONG = ["row", "label", "source", "dataset", "column", "value", "sd", "n"]
@@ -31,9 +32,9 @@ class Table:
     missing: list[dict[str, Any]] = field(default_factory=list)
 
 
-def run_value(record: dict, metric: str) -> float | None:
-    """A metric of a run, or a top-level record number such as ``frozen_percent``."""
-    value = record["metrics"].get(metric, record.get(metric))
+def run_value(record: RunRecord, metric: str) -> float | None:
+    """A metric of a run, or a record number such as ``frozen_percent``."""
+    value = record.metrics.get(metric, getattr(record, metric, None))
     return None if value is None else float(value)
 
 

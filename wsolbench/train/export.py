@@ -27,7 +27,7 @@ def export_maps(
     weights = store.run_dir(run_id) / "model.pt"
     if record is None or not weights.is_file():
         raise UserError(f"run '{run_id}': no finished run with model.pt in {store.root}")
-    given = {**record["config"], **{k: v for k, v in overrides.items() if v is not None}}
+    given = {**record.config, **{k: v for k, v in overrides.items() if v is not None}}
     p = plan({**given, "pretrained": "none"})  # the trained model.pt is loaded below
     splits = p.dataset.load(p.cfg)
     splits.use_frame(p.cfg["frame"])

@@ -9,15 +9,17 @@ import math
 import shutil
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from torch.utils.data import Subset
+from torch.utils.data import Dataset, Subset
 
 from wsolbench.core.environment import environment, pick_device
 from wsolbench.core.errors import UserError
-from wsolbench.core.store import Store, save_torch, write_json
+from wsolbench.core.record import RunRecord
+from wsolbench.core.store import Store, save_torch
 from wsolbench.data.kshot import kshot_indices
 from wsolbench.data.splits import Splits, make_loader
 from wsolbench.evaluation.evaluate import evaluate_split, summarize, trivial_boxes
@@ -61,32 +63,51 @@ def _data_facts(splits: Splits, train_set, kshot_ids: list[str] | None) -> dict:
     }
 
 
-def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
-    """Run the plan unless it already finished. Returns (record, ran)."""
+@dataclass
+class Prepared:
+    """What a run trains and evaluates, every input already checked."""
+
+    splits: Splits
+    train_set: Dataset
+    kshot_ids: list[str] | None
+    model: torch.nn.Module
+    pretrained: dict
+    frozen: float
+    device: torch.device
+
+
+def prepare(p: Plan) -> Prepared:
+    """Load the data, build the model, load its weights, freeze: everything that can
+    still fail on user input, before the run folder exists."""
     cfg = p.cfg
-    run_dir = store.run_dir(cfg.run_id)
-    done = store.record(cfg.run_id)
+    torch.manual_seed(cfg.seed)
+    device = pick_device(cfg.device)
+    splits = p.dataset.load(cfg)
+    splits.use_frame(cfg.frame)
+    train_set, kshot_ids = splits.train, None
+    if cfg.kshot != "full":
+        idx = kshot_indices(splits.train.labels, cfg.kshot, cfg.seed)
+        train_set, kshot_ids = Subset(splits.train, idx), [splits.train.image_ids[i] for i in idx]
+    model = p.method.build(cfg, splits.num_classes)
+    pretrained = load_weights(model, p.weights, cfg.backbone)
+    if cfg.checkpoint:
+        load_checkpoint(model, cfg.checkpoint, p.method.checkpoint_keys)
+    frozen = apply_freeze(model, cfg.freeze, len(model.blocks))
+    _check_fit(p, splits, model)
+    splits.test.tencrop = cfg.tencrop
+    return Prepared(splits, train_set, kshot_ids, model, pretrained, frozen, device)
+
+
+def execute(p: Plan, store: Store, force: bool = False) -> tuple[RunRecord, bool]:
+    """Run the plan unless it already finished. Returns (record, ran)."""
+    done = store.record(p.cfg.run_id)
     if done is not None and not force:
         return done, False
     t0 = time.perf_counter()
-    torch.manual_seed(cfg["seed"])
-    device = pick_device(cfg["device"])
-    splits = p.dataset.load(cfg)
-    splits.use_frame(cfg["frame"])
-    train_set, kshot_ids = splits.train, None
-    if cfg["kshot"] != "full":
-        idx = kshot_indices(splits.train.labels, cfg["kshot"], cfg["seed"])
-        train_set, kshot_ids = Subset(splits.train, idx), [splits.train.image_ids[i] for i in idx]
-    model = p.method.build(cfg, splits.num_classes)
-    pretrained = load_weights(model, p.weights, cfg["backbone"])
-    if cfg["checkpoint"]:
-        load_checkpoint(model, cfg["checkpoint"], p.method.checkpoint_keys)
-    frozen = apply_freeze(model, cfg["freeze"], len(model.blocks))
-    _check_fit(p, splits, model)
-    splits.test.tencrop = cfg["tencrop"]
-    t_data = time.perf_counter() - t0
-
+    prep = prepare(p)
+    timing = {"data_s": round(time.perf_counter() - t0, 2)}
     # Input is valid: from here on the run folder exists.
+    run_dir = store.run_dir(p.cfg.run_id)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / "checkpoint.pt"
@@ -97,66 +118,8 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
         torch.load(checkpoint, mmap=True, weights_only=True)["epoch"] if checkpoint.exists() else 0
     )
     try:
-        history = []
-        if cfg["checkpoint"]:  # evaluate only
-            model.to(device)
-        else:
-            loader = make_loader(train_set, cfg, True, cfg["seed"])
-            history = train(p.method, model, cfg, loader, device, checkpoint)
-        t_train = time.perf_counter() - t0 - t_data
-        scores: dict[str, SplitScores | None] = {"val": None}
-        keep = PerImage(splits.test.image_ids, splits.test.labels)
-        for name in ("val", "test") if splits.val is not None else ("test",):
-            split = splits.split(name)
-            s = SplitScores.for_split(
-                split, name == "test", trivial_boxes(splits) if name == "test" else None
-            )
-            loader = make_loader(split, cfg, False, cfg["seed"])
-            scores[name] = evaluate_split(
-                p.method,
-                model,
-                loader,
-                device,
-                splits,
-                s,
-                f"eval {name}",
-                keep if name == "test" else None,
-                scoring_workers(
-                    cfg["eval_workers"], cfg["workers"], len(split) * math.prod(splits.image_size)
-                ),
-            )
-        t_eval = time.perf_counter() - t0 - t_data - t_train
-        record = {
-            "run_id": cfg.run_id,
-            "method": cfg["method"],
-            "dataset": cfg["dataset"],
-            "mode": "evaluate" if cfg["checkpoint"] else "train+evaluate",
-            "seed": cfg["seed"],
-            "config": cfg.to_dict(),
-            "protocol": {
-                **PROTOCOL,
-                "frame": cfg["frame"],
-                "box_threshold_on": cfg["threshold_on"],
-            },
-            **summarize(scores["val"], scores["test"], cfg["threshold_on"]),
-            "frozen_percent": round(frozen, 2),
-            "class_aware": p.method.class_aware,
-            "data": _data_facts(splits, train_set, kshot_ids),
-            "pretrained": pretrained,
-            "history": history,
-            "resumed_from_epoch": resumed_from,
-            "timing": {
-                "data_s": round(t_data, 2),
-                "train_s": round(t_train, 2),
-                "eval_s": round(t_eval, 2),
-            },
-            "wall_time_s": round(time.perf_counter() - t0, 2),
-            "environment": environment(device),
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        record["per_image"] = keep.save(run_dir / "per_image.npz")
-        save_torch(run_dir / "model.pt", {"model": model.state_dict(), "run_id": cfg.run_id})
-        write_json(run_dir / "record.json", record)  # written last: its presence means done
+        record = _train_and_evaluate(p, prep, run_dir, t0, timing, resumed_from)
+        store.write_record(record)  # written last: its presence means done
         checkpoint.unlink(missing_ok=True)
         (run_dir / "error.txt").unlink(missing_ok=True)
         return record, True
@@ -172,6 +135,68 @@ def execute(p: Plan, store: Store, force: bool = False) -> tuple[dict, bool]:
         # Not on SystemExit / KeyboardInterrupt: a preempted task exits to be requeued.
         (run_dir / "error.txt").write_text(traceback.format_exc())
         raise
+
+
+def _train_and_evaluate(
+    p: Plan, prep: Prepared, run_dir: Path, t0: float, timing: dict, resumed_from: int
+) -> RunRecord:
+    """Train (unless evaluating a checkpoint), score val and test, save the model and
+    the per-image results; returns the record, not yet written."""
+    cfg, history = p.cfg, []
+    if cfg.checkpoint:  # evaluate only
+        prep.model.to(prep.device)
+    else:
+        loader = make_loader(prep.train_set, cfg, True, cfg.seed)
+        history = train(p.method, prep.model, cfg, loader, prep.device, run_dir / "checkpoint.pt")
+    timing["train_s"] = round(time.perf_counter() - t0 - timing["data_s"], 2)
+    keep = PerImage(prep.splits.test.image_ids, prep.splits.test.labels)
+    scores = evaluate_splits(p, prep, keep)
+    timing["eval_s"] = round(time.perf_counter() - t0 - timing["data_s"] - timing["train_s"], 2)
+    per_image = keep.save(run_dir / "per_image.npz")
+    save_torch(run_dir / "model.pt", {"model": prep.model.state_dict(), "run_id": cfg.run_id})
+    return RunRecord(
+        run_id=cfg.run_id,
+        method=cfg.method,
+        dataset=cfg.dataset,
+        mode="evaluate" if cfg.checkpoint else "train+evaluate",
+        seed=cfg.seed,
+        config=cfg.to_dict(),
+        protocol={**PROTOCOL, "frame": cfg.frame, "box_threshold_on": cfg.threshold_on},
+        **summarize(scores["val"], scores["test"], cfg.threshold_on),
+        frozen_percent=round(prep.frozen, 2),
+        class_aware=p.method.class_aware,
+        data=_data_facts(prep.splits, prep.train_set, prep.kshot_ids),
+        pretrained=prep.pretrained,
+        history=history,
+        resumed_from_epoch=resumed_from,
+        timing=timing,
+        per_image=per_image,
+        wall_time_s=round(time.perf_counter() - t0, 2),
+        environment=environment(prep.device),
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def evaluate_splits(p: Plan, prep: Prepared, keep: PerImage) -> dict[str, SplitScores | None]:
+    """Every metric on val (when there is one) and test; ``keep`` gets test's images."""
+    cfg, splits = p.cfg, prep.splits
+    scores: dict[str, SplitScores | None] = {"val": None}
+    for name in ("val", "test") if splits.val is not None else ("test",):
+        split = splits.split(name)
+        trivial = trivial_boxes(splits) if name == "test" else None
+        pixels = len(split) * math.prod(splits.image_size)
+        scores[name] = evaluate_split(
+            p.method,
+            prep.model,
+            make_loader(split, cfg, False, cfg.seed),
+            prep.device,
+            splits,
+            SplitScores.for_split(split, name == "test", trivial),
+            f"eval {name}",
+            keep if name == "test" else None,
+            scoring_workers(cfg.eval_workers, cfg.workers, pixels),
+        )
+    return scores
 
 
 def results_root(path: str | None) -> Path:
