@@ -10,7 +10,7 @@ from conftest import micro_config
 from wsolbench.bench.metrics import pxap_per_threshold
 from wsolbench.bench.train import _losses, _models, _step, check_equal
 from wsolbench.core.registry import METHODS
-from wsolbench.evaluation.metrics import PixelAP
+from wsolbench.evaluation.metrics import MapBatch, PixelAP
 
 
 def test_step_by_step_sat_equals_ours_and_gets_the_same_gradients():
@@ -55,10 +55,10 @@ def test_pxap_reference_agrees_with_the_accumulator_and_by_hand():
     mask = np.array([[1, 0], [1, 0]])
     ref = pxap_per_threshold([m], [mask])
     acc = PixelAP()
-    acc.update(m, mask == 1)
+    acc.update(MapBatch.one(m, mask=mask == 1))
     assert ref["pxap"] == pytest.approx(100 * (0.5 + 2 / 3 * 0.5))
-    assert acc.result()["pxap"] == pytest.approx(ref["pxap"])
-    assert acc.result()["piou"] == pytest.approx(ref["piou"]) == pytest.approx(100 * 2 / 3)
+    assert acc.compute()["pxap"] == pytest.approx(ref["pxap"])
+    assert acc.compute()["piou"] == pytest.approx(ref["piou"]) == pytest.approx(100 * 2 / 3)
     # The benchmark's first step: 1.0 on the object, 0.5 elsewhere gives 100, in the
     # reference (its cut at 1.0 after the empty one at 2.0) as in the accumulator.
     m = np.full((4, 4), 0.5)

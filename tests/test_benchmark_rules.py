@@ -8,13 +8,13 @@ import pytest
 
 from wsolbench.evaluation.boxes import BENCHMARK_THRESHOLDS, THRESHOLDS, box_iou
 from wsolbench.evaluation.componenttree import best_contour_iou, largest_component_boxes
-from wsolbench.evaluation.metrics import BoxAccuracy, MaxBoxAccV2, PixelAP
+from wsolbench.evaluation.metrics import BoxAccuracy, MapBatch, MaxBoxAccV2, PixelAP
 
 
 def maxboxacc(m: np.ndarray, gt: list) -> dict:
     acc = MaxBoxAccV2()
-    acc.update(m, np.array(gt))
-    return acc.result()
+    acc.update(MapBatch.one(m, gt))
+    return acc.compute()
 
 
 def all_levels(value: float) -> dict:
@@ -24,8 +24,8 @@ def all_levels(value: float) -> dict:
 
 def gt_known_curve(m: np.ndarray, gt: list) -> np.ndarray:
     acc = BoxAccuracy()
-    acc.update(m, np.array(gt), True, True)
-    return acc.curves()["gt_known"]
+    acc.update(MapBatch.one(m, gt))
+    return acc.compute()["gt_known"]
 
 
 def test_issue_case_every_contour_counts():
@@ -119,8 +119,8 @@ def test_pxap_issue_case_keeps_the_first_step():
     m = np.full((4, 4), 0.5)
     m[1:3, 1:3] = 1.0
     px = PixelAP()
-    px.update(m, m == 1.0)
-    assert px.result() == {"pxap": pytest.approx(100.0), "piou": pytest.approx(100.0)}
+    px.update(MapBatch.one(m, mask=m == 1.0))
+    assert px.compute() == {"pxap": pytest.approx(100.0), "piou": pytest.approx(100.0)}
 
 
 def test_pxap_bins_use_unrounded_edges():
@@ -132,8 +132,8 @@ def test_pxap_bins_use_unrounded_edges():
     mask = np.array([[True, True], [False, False]])
     ignore = np.array([[False, False], [False, True]])  # the 0.0 pixel counts for neither
     px = PixelAP()
-    px.update(m, mask, ignore)
-    assert px.result() == {
+    px.update(MapBatch.one(m, mask=mask, ignore=ignore))
+    assert px.compute() == {
         "pxap": pytest.approx(100 * (0.5 + 1 / 3)),
         "piou": pytest.approx(200 / 3),
     }

@@ -6,7 +6,7 @@ import pytest
 from wsolbench.evaluation.boxes import box_iou, normalize_authors, normalize_benchmark
 from wsolbench.evaluation.componenttree import largest_component_boxes
 from wsolbench.evaluation.evaluate import summarize
-from wsolbench.evaluation.metrics import BoxAccuracy, Classification, MaxBoxAccV2, PixelAP
+from wsolbench.evaluation.metrics import BoxAccuracy, Classification, MapBatch, MaxBoxAccV2, PixelAP
 from wsolbench.evaluation.reference import contour_boxes
 from wsolbench.evaluation.scores import SplitScores, TrivialBoxes
 
@@ -59,12 +59,14 @@ def test_box_accuracy_curves_with_two_gt_boxes():
     acc = BoxAccuracy(thresholds=np.array([0.5, 0.7]))
     m = two_blobs()
     # image 1: GT = blob B. t=0.5 -> box (5,3,8,6): IoU 9/16; t=0.7 -> blob A: IoU 0
-    best = acc.update(m, np.array([[5, 3, 7, 5]]), c1=False, c5=True)
-    np.testing.assert_allclose(best, [9 / 16, 0.0])
+    # Class scores: label 1 ranks second (top-5, not top-1), then first.
+    second, first = np.array([0.9, 0.5, 0.1]), np.array([0.1, 0.9, 0.5])
+    best = acc.update(MapBatch.one(m, [[5, 3, 7, 5]], scores=second, label=1))
+    np.testing.assert_allclose(best, [[9 / 16, 0.0]])
     # image 2: two GT boxes; t=0.7 -> box (1,1,3,3) vs (1,1,2,2): IoU 4/9 (best of the two)
-    best = acc.update(m, np.array([[10, 10, 12, 12], [1, 1, 2, 2]]), c1=True, c5=True)
-    np.testing.assert_allclose(best, [0.0, 4 / 9])
-    c = acc.curves()
+    best = acc.update(MapBatch.one(m, [[10, 10, 12, 12], [1, 1, 2, 2]], scores=first, label=1))
+    np.testing.assert_allclose(best, [[0.0, 4 / 9]])
+    c = acc.compute()
     np.testing.assert_allclose(c["gt_known"], [50, 0])
     np.testing.assert_allclose(c["top1_loc"], [0, 0])  # image 1 is localized but misclassified
     np.testing.assert_allclose(c["top5_loc"], [50, 0])
@@ -78,50 +80,51 @@ def test_maxboxacc_v2():
     # Image 1, GT = B's clipped box: B is a contour while int(t * 229) < 153 (t <= 0.66),
     # IoU 1 there. Image 2, GT (1,1,2,2): A's box (1,1,3,3) at every t, IoU 4/9 (>= 0.3
     # only). At t <= 0.66: IoU 30 both images, IoU 50 / 70 image 1 alone.
-    acc.update(m, np.array([[5, 3, 7, 5]]))
-    acc.update(m, np.array([[1, 1, 2, 2]]))
-    r = acc.result()
+    acc.update(MapBatch([m, m], [np.array([[5, 3, 7, 5]]), np.array([[1, 1, 2, 2]])]))
+    r = acc.compute()
     assert r["maxboxacc_iou30"] == pytest.approx(100.0)
     assert r["maxboxacc_iou50"] == pytest.approx(50.0)
     assert r["maxboxacc_iou70"] == pytest.approx(50.0)
     assert r["maxboxaccv2"] == pytest.approx(200 / 3)
     single = MaxBoxAccV2()
-    single.update(m, np.array([[5, 3, 7, 5]]))
-    assert single.result()["maxboxaccv2"] == pytest.approx(100.0)
+    single.update(MapBatch.one(m, [[5, 3, 7, 5]]))
+    assert single.compute()["maxboxaccv2"] == pytest.approx(100.0)
 
 
 def test_pxap_and_piou_by_hand():
     m = np.array([[0.9, 0.8], [0.7, 0.1]])
     mask = np.array([[True, False], [True, False]])
     px = PixelAP()
-    px.update(m, mask)
+    px.update(MapBatch.one(m, mask=mask))
     # ranking fg, bg, fg, bg: AP = 1 * 0.5 + 2/3 * 0.5; pIoU peaks at t=0.7: 2 / (2 + 1)
-    assert px.result()["pxap"] == pytest.approx(100 * (0.5 + 1 / 3))
-    assert px.result()["piou"] == pytest.approx(100 * 2 / 3)
+    assert px.compute()["pxap"] == pytest.approx(100 * (0.5 + 1 / 3))
+    assert px.compute()["piou"] == pytest.approx(100 * 2 / 3)
     ignored = PixelAP()
-    ignored.update(m, mask, ignore=np.array([[False, True], [False, False]]))
-    assert ignored.result() == pytest.approx({"pxap": 100.0, "piou": 100.0})
+    ignored.update(MapBatch.one(m, mask=mask, ignore=np.array([[False, True], [False, False]])))
+    assert ignored.compute() == pytest.approx({"pxap": 100.0, "piou": 100.0})
 
 
 def test_accumulators_merge_like_one_pass():
     m = two_blobs()
     whole, a, b = PixelAP(), PixelAP(), PixelAP()
     mask = m > 0.7
-    whole.update(m, mask)
-    whole.update(m.T.copy(), mask.T.copy())
-    a.update(m, mask)
-    b.update(m.T.copy(), mask.T.copy())
+    whole.update(MapBatch.one(m, mask=mask))
+    whole.update(MapBatch.one(m.T.copy(), mask=mask.T.copy()))
+    a.update(MapBatch.one(m, mask=mask))
+    b.update(MapBatch.one(m.T.copy(), mask=mask.T.copy()))
     a.merge(b)
-    assert a.result() == whole.result()
+    assert a.compute() == whole.compute()
 
 
 def test_classification_top1_top5():
     acc = Classification()
     logits = np.array([[9, 1, 2, 3, 4, 5, 6], [0, 1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1, 0]], float)
-    c1, c5 = acc.update(logits, np.array([0, 1, 6]))
+    batch = MapBatch(np.zeros((3, 2, 2)), [], scores=logits, labels=np.array([0, 1, 6]))
+    assert acc.update(batch) is None
+    c1, c5 = batch.correct()
     assert c1.tolist() == [True, False, False]  # image 3's top class is 0
     assert c5.tolist() == [True, False, False]  # label 1 ranks 6th in image 2; 6 ranks 7th in 3
-    assert acc.result() == pytest.approx({"top1_cls": 100 / 3, "top5_cls": 100 / 3})
+    assert acc.compute() == pytest.approx({"top1_cls": 100 / 3, "top5_cls": 100 / 3})
 
 
 def test_threshold_picked_on_val_then_applied_to_test():
@@ -140,9 +143,8 @@ def test_threshold_picked_on_val_then_applied_to_test():
 
 def test_trivial_boxes():
     t = TrivialBoxes((10, 10), mean_wh=(4.0, 4.0))  # centred box (3, 3, 6, 6)
-    t.update(np.array([[3, 3, 6, 6]]))
-    t.update(np.array([[0, 0, 9, 9]]))
-    assert t.result() == {"baseline_whole_image": 50.0, "baseline_centred_box": 50.0}
+    t.update(MapBatch(np.zeros((2, 10, 10)), [np.array([[3, 3, 6, 6]]), np.array([[0, 0, 9, 9]])]))
+    assert t.compute() == {"baseline_whole_image": 50.0, "baseline_centred_box": 50.0}
 
 
 def test_largest_component_boxes_match_whole_image_labelling_on_random_maps():
@@ -165,3 +167,38 @@ def test_largest_component_boxes_match_whole_image_labelling_on_random_maps():
             j = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
             x, y, w, h = stats[j, :4]
             assert got[i].tolist() == [x, y, x + w, y + h]
+
+
+def test_every_accumulator_follows_one_protocol():
+    # update(batch) / merge / compute / reset, the same for all six.
+    import inspect
+
+    from wsolbench.evaluation.metrics import Polarity
+
+    m = two_blobs()
+    mask = m > 0.7
+    batch = MapBatch.one(m, [[5, 3, 7, 5]], mask=mask, scores=np.array([0.2, 0.8]), label=1)
+    made = [
+        Classification(),
+        BoxAccuracy(),
+        MaxBoxAccV2(),
+        PixelAP(),
+        Polarity(),
+        TrivialBoxes(m.shape, (3.0, 3.0)),
+    ]
+    for acc in made:
+        params = list(inspect.signature(type(acc).update).parameters)
+        assert params == ["self", "batch"], type(acc).__name__
+        empty = acc.empty_copy()
+        acc.update(batch)
+        assert any(np.any(v) for v in acc.state.values()), type(acc).__name__  # it counted
+        twice = acc.empty_copy()
+        twice.update(batch)
+        twice.merge(acc)
+        assert all(np.array_equal(twice.state[k], 2 * v) for k, v in acc.state.items())
+        acc.reset()
+        assert _values(acc.compute()) == _values(empty.compute()), type(acc).__name__
+
+
+def _values(d: dict) -> dict:
+    return {k: np.asarray(v).tolist() for k, v in d.items()}

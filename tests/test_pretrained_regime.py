@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from wsolbench.core.errors import UserError
 from wsolbench.core.registry import METHODS
-from wsolbench.evaluation.metrics import Polarity
+from wsolbench.evaluation.metrics import MapBatch, Polarity
 from wsolbench.train import weights as weights_module
 from wsolbench.train.plan import plan
 from wsolbench.train.pretrain import RECIPE, pretrain
@@ -111,9 +111,9 @@ def test_polarity_counts_maps_brighter_outside_the_object():
     flipped = 1 - right
     p = Polarity()
     for m in (right, flipped, flipped, right):
-        p.update(m, mask)
-    p.update(right, np.zeros((4, 4), bool))  # no object: not counted
-    assert p.result() == {"flipped_maps": 50.0}
+        p.update(MapBatch.one(m, mask=mask))
+    p.update(MapBatch.one(right, mask=np.zeros((4, 4), bool)))  # no object: not counted
+    assert p.compute() == {"flipped_maps": 50.0}
 
 
 def test_a_plugin_module_imports_on_its_own():

@@ -3,6 +3,7 @@
 import numpy as np
 
 from wsolbench.evaluation.evaluate import summarize
+from wsolbench.evaluation.metrics import MapBatch
 from wsolbench.evaluation.pool import MapScorer, scoring_workers
 from wsolbench.evaluation.scores import SplitScores, TrivialBoxes
 
@@ -18,15 +19,15 @@ def batches(n_batches: int, seed: int = 0):
         maps = (maps - maps.min((1, 2), keepdims=True)) / np.ptp(maps, (1, 2), keepdims=True)
         gts = [np.array([[c[0] - 8, c[1] - 8, c[0] + 8, c[1] + 8]]) for c in centre]
         masks = (maps > 0.6).astype(np.uint8)
-        c1 = rng.random(b) < 0.8
-        yield maps, gts, masks, c1, c1 | (rng.random(b) < 0.5)
+        scores = rng.random((b, 10))
+        yield MapBatch(maps, gts, masks, scores, rng.integers(0, 10, b))
 
 
 def fresh() -> SplitScores:
     from wsolbench.evaluation.metrics import PixelAP, Polarity
 
     return SplitScores(
-        cls=None, pixel=PixelAP(), polarity=Polarity(), trivial=TrivialBoxes((48, 48), (16, 16))
+        pixel=PixelAP(), polarity=Polarity(), trivial=TrivialBoxes((48, 48), (16, 16))
     )
 
 
@@ -37,7 +38,7 @@ def test_workers_count_exactly_what_inline_scoring_counts():
         inline.add(batch, seen_inline.extend)
         pooled.add(batch, seen_pooled.extend)
     a, b = inline.close(), pooled.close()
-    for name in ("box", "maxbox", "pixel", "polarity", "trivial"):
+    for name in ("cls", "box", "maxbox", "pixel", "polarity", "trivial"):
         for key, value in getattr(a, name).state.items():
             np.testing.assert_array_equal(getattr(b, name).state[key], value, err_msg=name)
     assert a.box.state["n"] == 12 * 16

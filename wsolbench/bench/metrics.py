@@ -18,7 +18,7 @@ from wsolbench.evaluation.boxes import (
     normalize_benchmark,
 )
 from wsolbench.evaluation.componenttree import best_contour_iou, largest_component_boxes
-from wsolbench.evaluation.metrics import IOU_LEVELS, PixelAP
+from wsolbench.evaluation.metrics import IOU_LEVELS, MapBatch, PixelAP
 from wsolbench.evaluation.pool import MapScorer, available_cpus
 from wsolbench.evaluation.scores import SplitScores
 
@@ -68,10 +68,9 @@ def _all_cores(maps: list, boxes: np.ndarray, workers: int) -> tuple[SplitScores
     scores = SplitScores(cls=None)
     t0 = time.perf_counter()
     scorer = MapScorer(scores, workers)
-    yes = np.ones(100, bool)
     for i in range(0, len(maps), 100):
         chunk = np.stack(maps[i : i + 100])
-        scorer.add((chunk, [b[None] for b in boxes[i : i + 100]], None, yes, yes))
+        scorer.add(MapBatch(chunk, [b[None] for b in boxes[i : i + 100]]))
     scorer.close()
     return scores, time.perf_counter() - t0
 
@@ -138,12 +137,12 @@ def metrics(images: int = 1000, **_) -> list[tuple]:
     t0 = time.perf_counter()
     ours = PixelAP()
     for m, mask in zip(maps, masks, strict=True):
-        ours.update(m, mask == 1)
+        ours.update(MapBatch.one(m, mask=mask == 1))
     t_ours = time.perf_counter() - t0
     t0 = time.perf_counter()
     ref = pxap_per_threshold(maps, list(masks))
     t_ref = time.perf_counter() - t0
-    got = ours.result()
+    got = ours.compute()
     diff = max(abs(got[k] - ref[k]) for k in ref)
     if diff > 1e-4:
         raise RuntimeError(f"PxAP differs from the per-threshold reference by {diff:.2e}")

@@ -30,7 +30,7 @@ from wsolbench.core.paths import SOURCE_DIR
 from wsolbench.core.record import RunRecord
 from wsolbench.data.annotations import Item
 from wsolbench.data.imagefiles import FileSplit
-from wsolbench.evaluation.metrics import PixelAP, Polarity
+from wsolbench.evaluation.metrics import MapBatch, PixelAP, Polarity
 from wsolbench.evaluation.pool import MapScorer, available_cpus
 from wsolbench.evaluation.scores import SplitScores, TrivialBoxes
 
@@ -75,8 +75,7 @@ def _stream_once(n: int, workers: int) -> tuple[float, float, float]:
             if item is None:
                 break
             maps, boxes, masks = item
-            yes = np.ones(len(maps), bool)
-            scorer.add((maps, [b[None] for b in boxes], masks, yes, yes))
+            scorer.add(MapBatch(maps, [b[None] for b in boxes], masks))
             bar.update(len(maps))
     worker_mib = max((_peak_mib(p.pid) for p in multiprocessing.active_children()), default=0.0)
     scorer.close()

@@ -2,4 +2,6 @@ import sys
 
 from wsolbench.cli import main
 
-sys.exit(main())
+# Guarded: a spawned worker process imports this module again under another name.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from wsolbench.data.splits import Splits
 from wsolbench.evaluation.boxes import THRESHOLDS, box_area, normalize_benchmark
+from wsolbench.evaluation.metrics import MapBatch
 from wsolbench.evaluation.perimage import PerImage
 from wsolbench.evaluation.pool import MapScorer
 from wsolbench.evaluation.scores import SplitScores, TrivialBoxes
@@ -78,13 +79,12 @@ def evaluate_split(
     while the model computes the next batch; ``keep`` collects per-image results."""
     scorer = MapScorer(scores, workers)
     for batch, cls_scores, maps, grids in predict(method, model, loader, device, splits, desc):
-        c1, c5 = scores.cls.update(cls_scores, batch["label"].numpy())
         masks = batch["mask"].numpy() if "mask" in batch else None
         gts = [gt.numpy() for gt in batch["boxes"]]
         then = None
         if keep is not None:
             then = _keeper(keep, batch["index"], cls_scores.argmax(axis=1), grids, gts, splits)
-        scorer.add((maps, gts, masks, c1, c5), then)
+        scorer.add(MapBatch(maps, gts, masks, cls_scores, batch["label"].numpy()), then)
     return scorer.close()
 
 
@@ -107,11 +107,11 @@ def summarize(val: SplitScores | None, test: SplitScores, threshold_on: str) -> 
     threshold on) are left out."""
     metrics: dict[str, float] = {}
     if test.cls is not None:
-        metrics.update(test.cls.result())
+        metrics.update(test.cls.compute())
     out: dict = {"metrics": metrics, "threshold": None, "curve": None}
     if test.box is not None:
-        metrics.update(test.maxbox.result())
-        test_curves = test.box.curves()
+        metrics.update(test.maxbox.compute())
+        test_curves = test.box.compute()
         out["curve"] = {
             "thresholds": THRESHOLDS.tolist(),
             "test_gt_known": np.round(test_curves["gt_known"], 4).tolist(),
@@ -121,19 +121,19 @@ def summarize(val: SplitScores | None, test: SplitScores, threshold_on: str) -> 
             metrics.update(_at_threshold(pick, test_curves, test.cls is not None, out))
             out["threshold"]["picked_on"] = threshold_on
         if val is not None:
-            out["curve"]["val_gt_known"] = np.round(val.box.curves()["gt_known"], 4).tolist()
+            out["curve"]["val_gt_known"] = np.round(val.box.compute()["gt_known"], 4).tolist()
     if test.pixel is not None:
-        metrics.update(test.pixel.result())
+        metrics.update(test.pixel.compute())
     if test.polarity is not None:
-        metrics.update(test.polarity.result())
+        metrics.update(test.polarity.compute())
     if test.trivial is not None:
-        metrics.update(test.trivial.result())
+        metrics.update(test.trivial.compute())
     return out
 
 
 def _at_threshold(pick: SplitScores, test_curves: dict, classified: bool, out: dict) -> dict:
     """The authors' metrics on test at the threshold best on ``pick``."""
-    k = int(np.argmax(pick.box.curves()["gt_known"]))
+    k = int(np.argmax(pick.box.compute()["gt_known"]))
     out["threshold"] = {"box": float(THRESHOLDS[k])}
     keys = ["gt_known", "iou30", "iou70"] + (["top1_loc", "top5_loc"] if classified else [])
     return {f"{key}_loc" if key == "gt_known" else key: float(test_curves[key][k]) for key in keys}

@@ -29,6 +29,7 @@ from wsolbench.data.annotations import read_wsol_split
 from wsolbench.data.imagefiles import FRAME, FileSplit
 from wsolbench.data.splits import WSOLSplit, check_frame
 from wsolbench.evaluation.evaluate import summarize, trivial_boxes
+from wsolbench.evaluation.metrics import MapBatch
 from wsolbench.evaluation.pool import MapScorer, scoring_workers
 from wsolbench.evaluation.protocol import PROTOCOL
 from wsolbench.evaluation.scores import SplitScores, TrivialBoxes
@@ -174,11 +175,10 @@ def _score_folder(
     return digest.hexdigest()
 
 
-def _as_batch(items: list[tuple]) -> tuple:
+def _as_batch(items: list[tuple]) -> MapBatch:
     """(map, boxes, mask) per image -> the scorer's batch; no classification."""
     maps, gts, masks = zip(*items, strict=True)
-    no = np.zeros(len(items), bool)
-    return np.stack(maps), list(gts), None if masks[0] is None else np.stack(masks), no, no
+    return MapBatch(np.stack(maps), list(gts), None if masks[0] is None else np.stack(masks))
 
 
 def has_maps(folder: Path, ds: WSOLSplit) -> bool:

@@ -1,16 +1,69 @@
-"""Streaming metric accumulators: ``update`` per image, ``merge`` across workers or
-jobs, ``result`` at the end. Memory does not grow with the number of images."""
+"""Streaming metric accumulators, one protocol for all, in the spirit of torchmetrics:
+``update(batch)`` with a ``MapBatch`` (returning per-image values where the metric
+has them), ``merge`` across workers or jobs, ``compute`` at the end, ``reset``.
+Memory does not grow with the number of images."""
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from wsolbench.data.annotations import IGNORE
 from wsolbench.evaluation.boxes import BENCHMARK_THRESHOLDS, THRESHOLDS, box_iou, normalize_authors
 from wsolbench.evaluation.componenttree import best_contour_iou, largest_component_boxes
 
 IOU_LEVELS = (0.3, 0.5, 0.7)
+
+
+@dataclass
+class MapBatch:
+    """What every accumulator is updated with: maps on the evaluation frame, in
+    [0, 1] (the exchange maps), and what they are scored against."""
+
+    maps: np.ndarray  # (B, H, W)
+    boxes: list[np.ndarray]  # per image (n, 4): x0, y0, x1, y1, last pixel inclusive
+    masks: np.ndarray | None = None  # (B, H, W) uint8: 1 object, IGNORE neither, 0 background
+    scores: np.ndarray | None = None  # (B, C) class scores; None: not classified
+    labels: np.ndarray | None = None  # (B,)
+
+    def __len__(self) -> int:
+        return len(self.maps)
+
+    def correct(self) -> tuple[np.ndarray, np.ndarray]:
+        """Top-1 and top-5 correctness per image (all False when not classified)."""
+        if self.scores is None:
+            no = np.zeros(len(self), bool)
+            return no, no
+        top5 = np.argsort(-self.scores, axis=1)[:, :5]
+        return top5[:, 0] == self.labels, (top5 == self.labels[:, None]).any(axis=1)
+
+    @classmethod
+    def one(
+        cls,
+        m: np.ndarray,
+        boxes: Any = (),
+        mask: np.ndarray | None = None,
+        ignore: np.ndarray | None = None,
+        scores: np.ndarray | None = None,
+        label: int | None = None,
+    ) -> MapBatch:
+        """A batch of one image; ``mask`` / ``ignore`` as booleans."""
+        masks = None
+        if mask is not None:
+            masks = np.where(mask, 1, 0).astype(np.uint8)
+            if ignore is not None:
+                masks[ignore & ~mask] = IGNORE
+            masks = masks[None]
+        return cls(
+            maps=np.asarray(m)[None],
+            boxes=[np.asarray(boxes, np.float64).reshape(-1, 4)],
+            masks=masks,
+            scores=None if scores is None else np.asarray(scores)[None],
+            labels=None if label is None else np.array([label]),
+        )
 
 
 class Accumulator:
@@ -18,14 +71,24 @@ class Accumulator:
 
     state: dict[str, np.ndarray]
 
+    def update(self, batch: MapBatch) -> np.ndarray | None:
+        """Count a batch; per-image values where the metric has them, else None."""
+        raise NotImplementedError
+
+    def compute(self) -> dict[str, Any]:
+        raise NotImplementedError
+
     def merge(self, other: Accumulator) -> None:
         for k in self.state:
             self.state[k] = self.state[k] + other.state[k]
 
+    def reset(self) -> None:
+        self.state = {k: np.zeros_like(v) for k, v in self.state.items()}
+
     def empty_copy(self) -> Accumulator:
         """The same accumulator (thresholds, boxes) with nothing counted yet."""
         new = copy.copy(self)
-        new.state = {k: np.zeros_like(v) for k, v in self.state.items()}
+        new.reset()
         return new
 
 
@@ -33,17 +96,15 @@ class Classification(Accumulator):
     def __init__(self) -> None:
         self.state = {"n": np.zeros(()), "top1": np.zeros(()), "top5": np.zeros(())}
 
-    def update(self, logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Add a batch; return per-image top-1 / top-5 correctness."""
-        top5 = np.argsort(-logits, axis=1)[:, :5]
-        c1 = top5[:, 0] == labels
-        c5 = (top5 == labels[:, None]).any(axis=1)
-        self.state["n"] += len(labels)
+    def update(self, batch: MapBatch) -> None:
+        if batch.scores is None:
+            return
+        c1, c5 = batch.correct()
+        self.state["n"] += len(batch)
         self.state["top1"] += c1.sum()
         self.state["top5"] += c5.sum()
-        return c1, c5
 
-    def result(self) -> dict[str, float]:
+    def compute(self) -> dict[str, float]:
         n = max(float(self.state["n"]), 1.0)
         return {"top1_cls": 100 * self.state["top1"] / n, "top5_cls": 100 * self.state["top5"] / n}
 
@@ -62,18 +123,22 @@ class BoxAccuracy(Accumulator):
             "top5": np.zeros(t),
         }
 
-    def update(self, score_map: np.ndarray, gt: np.ndarray, c1: bool, c5: bool) -> np.ndarray:
-        """Add one image (map on the GT boxes' frame); return best IoU per threshold."""
-        boxes = largest_component_boxes(normalize_authors(score_map), self.thresholds)
-        best = box_iou(boxes, gt).max(axis=1)
-        ok = best >= 0.5
-        self.state["n"] += 1
-        self.state["iou"] += best[None, :] >= np.array(IOU_LEVELS)[:, None]
-        self.state["top1"] += ok & c1
-        self.state["top5"] += ok & c5
+    def update(self, batch: MapBatch) -> np.ndarray:
+        """Returns each image's best IoU per threshold, (B, thresholds)."""
+        c1, c5 = batch.correct()
+        best = np.zeros((len(batch), len(self.thresholds)))
+        for i, gt in enumerate(batch.boxes):
+            boxes = largest_component_boxes(normalize_authors(batch.maps[i]), self.thresholds)
+            best[i] = box_iou(boxes, gt).max(axis=1)
+            ok = best[i] >= 0.5
+            self.state["iou"] += best[i][None, :] >= np.array(IOU_LEVELS)[:, None]
+            self.state["top1"] += ok & c1[i]
+            self.state["top5"] += ok & c5[i]
+        self.state["n"] += len(batch)
         return best
 
-    def curves(self) -> dict[str, np.ndarray]:
+    def compute(self) -> dict[str, np.ndarray]:
+        """Curves over the thresholds: GT-known, Top-1 / Top-5 Loc, IoU levels."""
         n = max(float(self.state["n"]), 1.0)
         return {
             "gt_known": 100 * self.state["iou"][IOU_LEVELS.index(0.5)] / n,
@@ -95,12 +160,13 @@ class MaxBoxAccV2(Accumulator):
         self.thresholds = thresholds
         self.state = {"n": np.zeros(()), "hits": np.zeros((len(IOU_LEVELS), len(thresholds)))}
 
-    def update(self, map01: np.ndarray, gt: np.ndarray) -> None:
-        best = best_contour_iou(map01, gt, self.thresholds)
-        self.state["n"] += 1
-        self.state["hits"] += best[None, :] >= np.array(IOU_LEVELS)[:, None]
+    def update(self, batch: MapBatch) -> None:
+        for m, gt in zip(batch.maps, batch.boxes, strict=True):
+            best = best_contour_iou(m, gt, self.thresholds)
+            self.state["hits"] += best[None, :] >= np.array(IOU_LEVELS)[:, None]
+        self.state["n"] += len(batch)
 
-    def result(self) -> dict[str, float]:
+    def compute(self) -> dict[str, float]:
         acc = 100 * self.state["hits"].max(axis=1) / max(float(self.state["n"]), 1.0)
         out = {
             f"maxboxacc_iou{int(d * 100)}": float(a) for d, a in zip(IOU_LEVELS, acc, strict=True)
@@ -121,13 +187,13 @@ class PixelAP(Accumulator):
         bins = len(self.edges) - 1
         self.state = {"fg": np.zeros(bins), "bg": np.zeros(bins)}
 
-    def update(self, map01: np.ndarray, mask: np.ndarray, ignore: np.ndarray | None = None) -> None:
-        keep = np.ones(mask.shape, bool) if ignore is None else ~ignore
-        values = np.asarray(map01, np.float64)  # the benchmark's loader hands over float64
-        self.state["fg"] += np.histogram(values[keep & mask], bins=self.edges)[0]
-        self.state["bg"] += np.histogram(values[keep & ~mask], bins=self.edges)[0]
+    def update(self, batch: MapBatch) -> None:
+        values = np.asarray(batch.maps, np.float64)  # the benchmark's loader gives float64
+        obj, bg = _object_and_background(batch.masks)
+        self.state["fg"] += np.histogram(values[obj], bins=self.edges)[0]
+        self.state["bg"] += np.histogram(values[bg], bins=self.edges)[0]
 
-    def result(self) -> dict[str, float]:
+    def compute(self) -> dict[str, float]:
         # From the top bin down: tp[i] = object pixels scoring >= the i-th highest
         # edge, fp likewise for background pixels; tp[0] = fp[0] = 0.
         tp = np.cumsum(self.state["fg"][::-1])
@@ -151,13 +217,20 @@ class Polarity(Accumulator):
     def __init__(self) -> None:
         self.state = {"n": np.zeros(()), "flipped": np.zeros(())}
 
-    def update(self, m: np.ndarray, mask: np.ndarray, ignore: np.ndarray | None = None) -> None:
-        keep = np.ones(mask.shape, bool) if ignore is None else ~ignore
-        inside, outside = m[keep & mask], m[keep & ~mask]
-        if inside.size == 0 or outside.size == 0:
-            return  # no object or no background: polarity is undefined
-        self.state["n"] += 1
-        self.state["flipped"] += float(inside.mean() < outside.mean())
+    def update(self, batch: MapBatch) -> None:
+        for m, mask in zip(batch.maps, batch.masks, strict=True):
+            obj, bg = _object_and_background(mask)
+            inside, outside = m[obj], m[bg]
+            if inside.size == 0 or outside.size == 0:
+                continue  # no object or no background: polarity is undefined
+            self.state["n"] += 1
+            self.state["flipped"] += float(inside.mean() < outside.mean())
 
-    def result(self) -> dict[str, float]:
+    def compute(self) -> dict[str, float]:
         return {"flipped_maps": 100 * float(self.state["flipped"]) / max(float(self.state["n"]), 1)}
+
+
+def _object_and_background(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Object pixels (1) and background pixels (anything but object and IGNORE)."""
+    obj = masks == 1
+    return obj, ~obj & (masks != IGNORE)

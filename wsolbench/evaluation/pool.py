@@ -11,14 +11,12 @@ stays bounded by the batch size, as when scoring inline.
 from __future__ import annotations
 
 import os
-import sys
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 
-import numpy as np
-
+from wsolbench.evaluation.metrics import MapBatch
 from wsolbench.evaluation.scores import SplitScores
 
 # Below this many map pixels a split is scored inline: starting workers (a second
@@ -45,35 +43,11 @@ def scoring_workers(requested: int | None, loader_workers: int, pixels: int) -> 
     return spare if spare >= 2 else 0
 
 
-Batch = tuple[np.ndarray, list[np.ndarray], np.ndarray | None, np.ndarray, np.ndarray]
-
-
-def score_batch(empty: SplitScores, batch: Batch) -> tuple[SplitScores, list]:
+def score_batch(empty: SplitScores, batch: MapBatch) -> tuple[SplitScores, list]:
     """Feed one batch into ``empty``; returns it and each image's best IoU per
     threshold under the authors' rule (None without boxes)."""
-    maps, gts, masks, c1, c5 = batch
-    ious = []
-    for i, gt in enumerate(gts):
-        mask = masks[i] if masks is not None else None
-        ious.append(empty.add_image(maps[i], gt, mask, bool(c1[i]), bool(c5[i])))
-    return empty, ious
-
-
-def _start_light(pool: ProcessPoolExecutor, workers: int) -> None:
-    """Start every worker now without re-running the parent's main script in it:
-    spawn would import ``__main__`` (the ``wsolbench`` command, so torch and the
-    whole CLI, seconds and hundreds of MB each) although scoring needs none of it."""
-    main = sys.modules["__main__"]
-    saved = {k: main.__dict__[k] for k in ("__spec__", "__file__") if k in main.__dict__}
-    main.__dict__.pop("__file__", None)
-    main.__spec__ = None
-    try:  # one task per worker: each submit starts a process while none is idle
-        for future in [pool.submit(os.getpid) for _ in range(workers)]:
-            future.result()
-    finally:
-        main.__dict__.update(saved)
-        if "__spec__" not in saved:
-            del main.__spec__
+    ious = empty.update(batch)
+    return empty, [None] * len(batch) if ious is None else list(ious)
 
 
 class MapScorer:
@@ -85,12 +59,13 @@ class MapScorer:
         self.pool = None
         if workers > 0:
             # spawn: the parent holds torch's threads, which fork would copy mid-state.
+            # The command line imports nothing heavy until a command runs, so a
+            # spawned worker re-importing the main module stays light.
             self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
-            _start_light(self.pool, workers)
         self.pending: deque[tuple[Future, Callable | None]] = deque()
         self.limit = 2 * max(workers, 1)
 
-    def add(self, batch: Batch, then: Callable[[list], None] | None = None) -> None:
+    def add(self, batch: MapBatch, then: Callable[[list], None] | None = None) -> None:
         if self.pool is None:
             _, ious = score_batch(self.scores, batch)
             if then is not None:

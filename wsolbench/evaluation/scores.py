@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from wsolbench.data.annotations import IGNORE
 from wsolbench.evaluation.boxes import box_iou
 from wsolbench.evaluation.metrics import (
     Accumulator,
     BoxAccuracy,
     Classification,
+    MapBatch,
     MaxBoxAccV2,
     PixelAP,
     Polarity,
@@ -34,11 +34,12 @@ class TrivialBoxes(Accumulator):
         self.boxes = np.array([[0, 0, w - 1, h - 1], [x0, y0, x0 + bw - 1, y0 + bh - 1]])
         self.state = {"n": np.zeros(()), "hits": np.zeros(2)}
 
-    def update(self, gt: np.ndarray) -> None:
-        self.state["n"] += 1
-        self.state["hits"] += box_iou(self.boxes, gt).max(axis=1) >= 0.5
+    def update(self, batch: MapBatch) -> None:
+        for gt in batch.boxes:
+            self.state["hits"] += box_iou(self.boxes, gt).max(axis=1) >= 0.5
+        self.state["n"] += len(batch)
 
-    def result(self) -> dict[str, float]:
+    def compute(self) -> dict[str, float]:
         acc = 100 * self.state["hits"] / max(float(self.state["n"]), 1.0)
         return {"baseline_whole_image": float(acc[0]), "baseline_centred_box": float(acc[1])}
 
@@ -72,23 +73,18 @@ class SplitScores:
             trivial=trivial if boxes else None,
         )
 
-    def add_image(
-        self, m: np.ndarray, gt: np.ndarray, mask: np.ndarray | None, c1: bool, c5: bool
-    ) -> np.ndarray | None:
-        """Score one map in [0, 1] on the evaluation frame (the exchange map, see
-        frame_maps). The benchmark's metrics take it as given, as its evaluator does;
-        the authors' rule min-max scales it first. Returns the best IoU per threshold
-        under the authors' rule (None: no boxes)."""
-        iou = self.box.update(m, gt, c1, c5) if self.box is not None else None
-        if self.maxbox is not None:
-            self.maxbox.update(m, gt)
-        if self.pixel is not None:
-            self.pixel.update(m, mask == 1, mask == IGNORE)
-        if self.polarity is not None:
-            self.polarity.update(m, mask == 1, mask == IGNORE)
-        if self.trivial is not None:
-            self.trivial.update(gt)
-        return iou
+    def update(self, batch: MapBatch) -> np.ndarray | None:
+        """Feed every accumulator the split has. Maps are scored as given (the
+        exchange maps, see ``evaluate.frame_maps``), as the benchmark's evaluator
+        does; the authors' rule min-max scales them first. Returns each image's best
+        IoU per threshold under the authors' rule (None: no boxes)."""
+        ious = None
+        for f in fields(self):
+            acc = getattr(self, f.name)
+            if acc is not None:
+                out = acc.update(batch)
+                ious = out if f.name == "box" else ious
+        return ious
 
     def merge(self, other: SplitScores) -> None:
         """Add another's counts (a worker's share of the same split)."""
@@ -98,7 +94,7 @@ class SplitScores:
                 mine.merge(theirs)
 
     def empty_copy(self) -> SplitScores:
-        """The same accumulators with nothing counted, class scores left out (the
-        caller counts those): what a scoring worker fills."""
-        parts = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "cls"}
-        return SplitScores(cls=None, **{k: a and a.empty_copy() for k, a in parts.items()})
+        """The same accumulators with nothing counted: what a scoring worker fills."""
+        return SplitScores(
+            **{f.name: (a := getattr(self, f.name)) and a.empty_copy() for f in fields(self)}
+        )
