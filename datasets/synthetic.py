@@ -20,6 +20,7 @@ import torch
 
 from wsolbench.core.config import RunConfig
 from wsolbench.core.registry import register_dataset
+from wsolbench.data.annotations import box_sizes_of
 from wsolbench.data.splits import DatasetPlugin, Splits, WSOLSplit
 
 SIZE = 64
@@ -158,8 +159,7 @@ class SyntheticSplit(WSOLSplit):
         return self.images[i].numpy()
 
     def box_sizes(self) -> torch.Tensor:
-        b = self.boxes
-        return torch.stack([b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1], 1)
+        return box_sizes_of(self.boxes)
 
     def __getitem__(self, i: int) -> dict:
         image = (self.images[i].permute(2, 0, 1).float() / 255.0 - MEAN) / STD

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -16,6 +17,15 @@ from wsolbench.core.errors import UserError
 # Mask value of pixels that count neither as object nor as background. Torch-free
 # here, so scoring workers can read it without importing torch.
 IGNORE = 255
+
+BoxArray = TypeVar("BoxArray")  # np.ndarray or torch.Tensor
+
+
+def box_sizes_of(boxes: BoxArray) -> BoxArray:
+    """(n, 2) widths and heights of (n, 4) ``x0, y0, x1, y1`` boxes whose last pixel
+    is inside (width = x1 - x0 + 1, the convention of both reference codes); numpy
+    arrays or torch tensors alike."""
+    return boxes[..., 2:4] - boxes[..., 0:2] + 1
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from wsolbench.core.errors import UserError
-from wsolbench.data.annotations import IGNORE, Item, box_array, read_wsol_split
+from wsolbench.data.annotations import IGNORE, Item, box_array, box_sizes_of, read_wsol_split
 from wsolbench.data.imaging import (
     CROP,
     Frame,
@@ -113,8 +113,7 @@ class FileSplit(WSOLSplit):
 
     def box_sizes(self) -> torch.Tensor:
         sizes = [self._frame(*it.size).boxes(box_array(it.boxes)) for it in self.items if it.boxes]
-        b = torch.from_numpy(np.concatenate(sizes))
-        return torch.stack([b[:, 2] - b[:, 0] + 1, b[:, 3] - b[:, 1] + 1], 1)
+        return box_sizes_of(torch.from_numpy(np.concatenate(sizes)))
 
     def _mask(self, it: Item, f: Frame) -> np.ndarray:
         """The WSOL benchmark's rule: each instance mask resized nearest to the frame,

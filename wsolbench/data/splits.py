@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from wsolbench.core.config import RunConfig
 from wsolbench.core.digests import files_digest
 from wsolbench.core.errors import UserError
+from wsolbench.data.annotations import box_sizes_of
 
 
 def dataset_folder(cfg: RunConfig, name: str) -> Path:
@@ -57,7 +58,7 @@ class WSOLSplit(Dataset):
         """(n, 2) widths and heights of every GT box in the evaluation frame. Override
         to read them from annotations; this fallback loads every item."""
         boxes = torch.cat([self[i]["boxes"] for i in range(len(self))])
-        return torch.stack([boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1], 1)
+        return box_sizes_of(boxes)
 
 
 @dataclass

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from wsolbench.data.annotations import box_sizes_of
+
 # The SAT authors' box thresholds (a sub-range of these in their code), compared with
 # ``m > t`` on float maps.
 THRESHOLDS = np.round(np.arange(0.0, 1.0, 0.01), 2)
@@ -34,7 +36,7 @@ def normalize_benchmark(m: np.ndarray) -> np.ndarray:
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
     """Areas (+1 convention) of (n, 4) boxes."""
-    return (boxes[..., 2] - boxes[..., 0] + 1) * (boxes[..., 3] - boxes[..., 1] + 1)
+    return box_sizes_of(boxes).prod(axis=-1)
 
 
 def box_iou(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:

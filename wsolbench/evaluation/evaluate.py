@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
+from wsolbench.core.progress import Phase
 from wsolbench.data.splits import Splits
 from wsolbench.evaluation.boxes import THRESHOLDS, box_area, normalize_benchmark
 from wsolbench.evaluation.metrics import MapBatch
@@ -51,7 +51,9 @@ def predict(
     """Per batch: the batch, class scores (ten-crop softmax mean when the batch has
     ``crops``), frame maps and grid maps."""
     model.eval()
-    for batch in tqdm(loader, desc=desc, unit="batch", leave=False, dynamic_ncols=True):
+    phase = Phase(loader, desc)
+    for batch in phase:
+        phase.count(len(batch["label"]))
         labels = batch["label"].to(device)
         out = model(batch["image"].to(device))
         scores = out.logits.float()

@@ -17,11 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from wsolbench.core.config import FRAMES, build_config, make_run_id
 from wsolbench.core.environment import environment
 from wsolbench.core.errors import UserError
+from wsolbench.core.progress import Phase
 from wsolbench.core.record import RunRecord
 from wsolbench.core.registry import DATASETS
 from wsolbench.core.store import Store, write_json
@@ -159,7 +159,9 @@ def _score_folder(
     digest = hashlib.sha256()
     workers = scoring_workers(req.workers, 0, len(ds) * size[0] * size[1])
     scorer, batch = MapScorer(scores, workers), []
-    for i in tqdm(range(len(ds)), desc="maps", unit="map", leave=False, dynamic_ncols=True):
+    phase = Phase(range(len(ds)), f"maps {folder.name}", unit="map")
+    for i in phase:
+        phase.count(1)
         path = map_path(folder, ds.image_ids[i])
         if not path.is_file():
             raise UserError(f"{path}: score map is missing")

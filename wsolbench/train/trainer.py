@@ -7,13 +7,14 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from wsolbench.core.config import RunConfig
+from wsolbench.core.progress import Phase
 from wsolbench.core.store import save_torch
 from wsolbench.models.method import Method
 
@@ -59,68 +60,82 @@ def train(
     device: torch.device,
     checkpoint: Path | None = None,
 ) -> list[dict]:
-    """Train for ``cfg['epochs']``; returns per-epoch mean losses. With ``checkpoint``
+    """Train for ``cfg.epochs``; returns per-epoch mean losses. With ``checkpoint``
     the state is saved after every epoch and a run that finds one resumes from it."""
-    epochs, steps = cfg["epochs"], len(loader)
     warning = warm_up_warning(cfg)
     if warning:
         print(warning, file=sys.stderr)
     model.to(device)
-    opt = torch.optim.AdamW(param_groups(model, cfg["weight_decay"]), lr=cfg["lr"])
-    # The authors build a cosine schedule but never step it: their rate is constant.
-    total = epochs * steps
+    opt, sched = optimizer(model, cfg, cfg.epochs * len(loader))
+    history, start = resume(checkpoint, model, opt, sched)
+    for epoch in range(start, cfg.epochs):
+        if loader.generator is not None:  # shuffling independent of resume
+            loader.generator.manual_seed(cfg.seed * 100_003 + epoch)
+        means = train_epoch(method, model, cfg, loader, device, (opt, sched), epoch)
+        history.append(means | {"epoch": epoch + 1})
+        if checkpoint is not None:
+            state = {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "rng": torch.get_rng_state(),
+                "history": history,
+                "epoch": epoch + 1,
+            }
+            save_torch(checkpoint, state)
+    return history
+
+
+def optimizer(model: nn.Module, cfg: RunConfig, total: int) -> tuple[Any, Any]:
+    """AdamW over the trainable parameters, and the learning-rate schedule. The SAT
+    authors build a cosine schedule but never step it: their rate is constant."""
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
 
     def lr_factor(step: int) -> float:
-        return 0.5 * (1 + math.cos(math.pi * step / total)) if cfg["schedule"] == "cosine" else 1.0
+        return 0.5 * (1 + math.cos(math.pi * step / total)) if cfg.schedule == "cosine" else 1.0
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
-    history: list[dict] = []
-    start = 0
-    if checkpoint is not None and checkpoint.is_file():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        history, start = state["history"], state["epoch"]
-    generator = loader.generator
-    for epoch in range(start, epochs):
-        if generator is not None:
-            generator.manual_seed(cfg["seed"] * 100_003 + epoch)  # shuffling independent of resume
-        model.train()
-        sums: dict[str, float] = {}
-        bar = tqdm(
-            loader,
-            desc=f"train {epoch + 1}/{epochs}",
-            unit="batch",
-            leave=False,
-            dynamic_ncols=True,
-        )
-        for i, batch in enumerate(bar):
-            # None: the method uses no spatial loss, so the weight is never read.
-            delay, ramp = cfg["loss_delay"] or 0.0, cfg["loss_ramp"] or 0.0
-            w = spatial_weight((epoch + i / steps) / epochs, delay, ramp)
-            out = model(batch["image"].to(device))
-            loss, parts = method.loss(out, batch["label"].to(device), cfg, w)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            parts["loss"] = float(loss.detach())
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + v
-            bar.set_postfix(loss=f"{parts['loss']:.3f}")
-        history.append({k: round(v / steps, 5) for k, v in sums.items()} | {"epoch": epoch + 1})
-        if checkpoint is not None:
-            save_torch(
-                checkpoint,
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "rng": torch.get_rng_state(),
-                    "history": history,
-                    "epoch": epoch + 1,
-                },
-            )
-    return history
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+
+
+def resume(checkpoint: Path | None, model: nn.Module, opt: Any, sched: Any) -> tuple[list, int]:
+    """Load a checkpoint's state when there is one; returns (history, next epoch)."""
+    if checkpoint is None or not checkpoint.is_file():
+        return [], 0
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return state["history"], state["epoch"]
+
+
+def train_epoch(
+    method: Method,
+    model: nn.Module,
+    cfg: RunConfig,
+    loader: DataLoader,
+    device: torch.device,
+    stepper: tuple[Any, Any],
+    epoch: int,
+) -> dict[str, float]:
+    """One epoch; returns the mean of each loss part over its steps."""
+    opt, sched = stepper
+    model.train()
+    steps, sums = len(loader), {}
+    phase = Phase(loader, f"train {epoch + 1}/{cfg.epochs}", after=cfg.epochs - epoch - 1)
+    # None: the method uses no spatial loss, so the weight is never read.
+    delay, ramp = cfg.loss_delay or 0.0, cfg.loss_ramp or 0.0
+    for i, batch in enumerate(phase):
+        w = spatial_weight((epoch + i / steps) / cfg.epochs, delay, ramp)
+        out = model(batch["image"].to(device))
+        loss, parts = method.loss(out, batch["label"].to(device), cfg, w)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        parts["loss"] = float(loss.detach())
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + v
+        phase.count(len(batch["label"]))
+        phase.show(loss=f"{sums['loss'] / (i + 1):.3f}")
+    return {k: round(v / steps, 5) for k, v in sums.items()}
