@@ -114,18 +114,19 @@ def _box_rows(maps: list, boxes: np.ndarray) -> list[tuple]:
                 t_ref,
             )
         )
+    return [r[:4] for r in rows] + [_all_cores_row(rows, n, workers, t_pool)]
+
+
+def _all_cores_row(rows: list[tuple], n: int, workers: int, t_pool: float) -> tuple:
+    """Both rules through the pool, against their one-core and cv2 times."""
     t_ref, t_one = sum(r[-1] for r in rows), sum(r[-2] for r in rows)
-    rows = [r[:4] for r in rows]
-    rows.append(
-        (
-            f"both box rules, {n} maps, all {workers} cores",
-            f"{t_pool:.2f} s (worker start included) vs {t_one:.2f} s on 1 core",
-            f"{t_ref / t_pool:.1f}x over cv2 per threshold in all; "
-            f"{t_one / t_pool:.2f}x from {workers} cores (linear: {workers}x)",
-            "hit counts equal to one core's and to cv2's",
-        )
+    return (
+        f"both box rules, {n} maps, all {workers} cores",
+        f"{t_pool:.2f} s (worker start included) vs {t_one:.2f} s on 1 core",
+        f"{t_ref / t_pool:.1f}x over cv2 per threshold in all; "
+        f"{t_one / t_pool:.2f}x from {workers} cores (linear: {workers}x)",
+        "hit counts equal to one core's and to cv2's",
     )
-    return rows
 
 
 def metrics(images: int = 1000, **_) -> list[tuple]:

@@ -225,18 +225,8 @@ def evaluate_maps(store: Store, req: MapsRequest, force: bool = False) -> tuple[
     the val maps in the same folder (``threshold_on='val'``; left out when there are
     none) or from the split itself; MaxBoxAccV2 and PxAP choose no threshold."""
     t0 = time.perf_counter()
-    if not req.folder.is_dir():
-        raise UserError(f"{req.folder}: maps folder not found")
-    if req.metadata is None and req.dataset is None:
-        raise UserError("evaluate-maps: give --dataset NAME or --metadata DIR")
-    manifest = read_manifest(req.folder)
-    frame = _frame(req, manifest)
-    if req.metadata is not None:
-        gt = from_metadata(req.metadata, req.mask_root, req.split, frame)
-        dataset = req.dataset or req.metadata.name
-    else:
-        gt, frame = from_dataset(req.dataset, req.data_root, req.split, frame)
-        dataset = req.dataset
+    manifest = read_manifest(req.folder) if req.folder.is_dir() else None
+    gt, dataset, frame = _ground_truth(req, manifest)
     identity = {
         "name": req.name,
         "dataset": dataset,
@@ -271,6 +261,20 @@ def evaluate_maps(store: Store, req: MapsRequest, force: bool = False) -> tuple[
     )
     store.write_record(record)
     return record, True
+
+
+def _ground_truth(req: MapsRequest, manifest: dict | None) -> tuple[GroundTruth, str, str]:
+    """What the maps are scored against, the dataset's name and the frame."""
+    if not req.folder.is_dir():
+        raise UserError(f"{req.folder}: maps folder not found")
+    if req.metadata is None and req.dataset is None:
+        raise UserError("evaluate-maps: give --dataset NAME or --metadata DIR")
+    frame = _frame(req, manifest)
+    if req.metadata is not None:
+        gt = from_metadata(req.metadata, req.mask_root, req.split, frame)
+        return gt, req.dataset or req.metadata.name, frame
+    gt, frame = from_dataset(req.dataset, req.data_root, req.split, frame)
+    return gt, req.dataset, frame
 
 
 def _pick_split(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -129,8 +130,7 @@ def show(
         given["data_root"] = data_root
     p = plan({**given, "pretrained": "none"})  # only the data is needed here
     splits = p.dataset.load(p.cfg)
-    splits.use_frame(p.cfg["frame"])
-    test = splits.test
+    splits.use_frame(p.cfg.frame)
     cols = len(runs) if len(runs) > 1 else min(len(chosen), 4)
     rows = len(chosen) if len(runs) > 1 else -(-len(chosen) // cols)
     fig, axes = plt.subplots(
@@ -142,7 +142,24 @@ def show(
     )
     for ax in axes.flat:
         ax.axis("off")
-    heat = None
+    heat = _draw_panels(axes, runs, chosen, splits)
+    fig.legend(
+        handles=[
+            Patch(ec=PRED, fill=False, label="predicted box"),
+            Patch(ec=GT, fill=False, label="ground truth"),
+        ],
+        loc="outside right upper",
+        frameon=False,
+        fontsize=8,
+    )
+    fig.colorbar(heat, ax=axes, shrink=0.6, label="localization map")
+    return save_figure(fig, out)
+
+
+def _draw_panels(axes: np.ndarray, runs: list[StoredRun], chosen: np.ndarray, splits) -> Any:
+    """One panel per chosen image and run (runs side by side in a row when several);
+    returns the last map's image, for the colour bar."""
+    heat, test = None, splits.test
     for j, index in enumerate(chosen):
         image, gt = test.display(int(index)), test.target(int(index))["boxes"].numpy()
         for r, run in enumerate(runs):
@@ -157,17 +174,7 @@ def show(
             heat = _panel(ax, image, run.results["maps"][slot], k, gt, text, splits.map_mode)
             if j == 0 and len(runs) > 1:
                 ax.set_title(run.label, fontsize=9)
-    fig.legend(
-        handles=[
-            Patch(ec=PRED, fill=False, label="predicted box"),
-            Patch(ec=GT, fill=False, label="ground truth"),
-        ],
-        loc="outside right upper",
-        frameon=False,
-        fontsize=8,
-    )
-    fig.colorbar(heat, ax=axes, shrink=0.6, label="localization map")
-    return save_figure(fig, out)
+    return heat
 
 
 def fig5(store: Store, run_ids: list[str], out: Path) -> Path:
