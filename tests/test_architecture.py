@@ -107,3 +107,14 @@ def test_the_checker_sees_a_cycle_and_a_layer_breach(tmp_path):
     assert imports_of("wsolbench.core.a", tmp_path / "a.py", known) == {"wsolbench.core.b"}
     assert imports_of("wsolbench.core.b", tmp_path / "b.py", known) == {"wsolbench.core.a"}
     assert layer("wsolbench.cli") > layer("wsolbench.core.a")
+
+
+def test_no_function_over_fifty_lines():
+    long = []
+    for name, path in module_files().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 50:
+                    long.append(f"{name}.{node.name}: {lines} lines")
+    assert not long, long

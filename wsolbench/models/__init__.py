@@ -1,1 +1,2 @@
-"""Network pieces shared by the method plugins."""
+"""Models: the ViT trunk, attention access, the method interface and the losses the
+method plugins share."""
