@@ -6,6 +6,8 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 # Read once, when tqdm is imported: no progress bars in test output.
 os.environ["TQDM_DISABLE"] = "1"
+import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -79,3 +81,28 @@ def empty_datasets(tmp_path, monkeypatch):
         (root / name).mkdir(parents=True)
     monkeypatch.setenv("WSOLBENCH_DATA", str(root))
     return root
+
+
+# The smallest real run: one epoch on 5 images per class (60), full val and test.
+TINY = ["--epochs", "1", "--kshot", "5", "--seed", "3"]
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory) -> dict[str, Path]:
+    """A tiny run of every method, trained once per session through the CLI in this
+    process: method -> its run folder. A test that changes a store copies what it
+    needs first (``copy_runs``)."""
+    store = tmp_path_factory.mktemp("tiny-runs")
+    for method in ("sat", "tscam", "attnmap", "cam"):
+        assert main(["run", method, *TINY, "--results", str(store)]) == 0
+    return {
+        json.loads((d / "record.json").read_text())["method"]: d
+        for d in store.iterdir()
+        if (d / "record.json").is_file()
+    }
+
+
+def copy_runs(runs: dict[str, Path], methods: list[str], store: Path) -> dict[str, Path]:
+    """Copies of the given methods' run folders in ``store``: method -> folder."""
+    store.mkdir(parents=True, exist_ok=True)
+    return {m: Path(shutil.copytree(runs[m], store / runs[m].name)) for m in methods}

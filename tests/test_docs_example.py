@@ -8,7 +8,7 @@ import re
 from conftest import REPO
 
 
-def test_guide_example_runs_from_an_installed_distribution(cli, tmp_path):
+def test_guide_example_runs_from_an_installed_distribution(cli_process, tmp_path):
     guide = (REPO / "docs" / "adding-a-method.md").read_text()
     code = re.search(r"```python\n(.*?)```", guide, re.S).group(1)
     site = tmp_path / "site"
@@ -20,10 +20,10 @@ def test_guide_example_runs_from_an_installed_distribution(cli, tmp_path):
     (dist / "entry_points.txt").write_text("[wsolbench.methods]\npatchnorm = guide_example\n")
     env = {"PYTHONPATH": str(site)}
 
-    rc, out, err = cli("list", env=env)
+    rc, out, err = cli_process("list", env=env)
     assert rc == 0 and "patchnorm" in out and "norm of each final patch token" in out
     store = tmp_path / "store"
-    rc, out, err = cli(
+    rc, out, err = cli_process(
         "run", "patchnorm", "--epochs", "1", "--kshot", "5", "--results", str(store), env=env
     )
     assert rc == 0, err

@@ -7,18 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY, copy_runs
 
-TINY = ["--epochs", "1", "--kshot", "5", "--seed", "3"]
 
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    from wsolbench.cli import main
-
-    store = tmp_path_factory.mktemp("store")
-    assert main(["run", "sat", *TINY, "--results", str(store)]) == 0
-    (run_dir,) = [p for p in store.iterdir() if p.is_dir()]
-    return store, run_dir
+@pytest.fixture
+def tiny_run(tiny_runs, tmp_path):
+    """A store holding a copy of the session's tiny SAT run, and its folder."""
+    store = tmp_path / "store"
+    return store, copy_runs(tiny_runs, ["sat"], store)["sat"]
 
 
 def test_record_says_exactly_what_ran(tiny_run):
@@ -113,6 +109,7 @@ def test_report_formats(tiny_run, cli, tmp_path):
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
 
 
+@pytest.mark.slow
 def test_main_job_beats_trivial_baselines(cli, tmp_path):
     """`wsolbench run sat` with no other argument: the README's main job."""
     code, out, err = cli("run", "sat", cwd=tmp_path)
@@ -170,12 +167,9 @@ def test_evaluate_with_weights_of_another_method(tiny_run, cli, tmp_path):
     assert len(err.strip().splitlines()) == 1 and not store.exists()
 
 
-def test_every_method_runs_and_reports_side_by_side(cli, tmp_path):
-    store = str(tmp_path / "store")
-    for method in ("sat", "tscam", "attnmap", "cam"):
-        code, out, err = cli("run", method, *TINY, "--results", store)
-        assert code == 0, err
-    recs = [json.loads(p.read_text()) for p in (tmp_path / "store").glob("*/record.json")]
+def test_every_method_runs_and_reports_side_by_side(cli, tiny_runs):
+    store = str(next(iter(tiny_runs.values())).parent)  # all four, run by the CLI
+    recs = [json.loads((d / "record.json").read_text()) for d in tiny_runs.values()]
     assert sorted(r["method"] for r in recs) == ["attnmap", "cam", "sat", "tscam"]
     assert {r["method"]: r["class_aware"] for r in recs} == {
         "attnmap": False,

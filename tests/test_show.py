@@ -6,34 +6,19 @@ import json
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
+from conftest import copy_runs
 
 from wsolbench.core.store import Store
 from wsolbench.evaluation.perimage import load
 from wsolbench.reporting.show import DPI, PANEL, choose, open_run
 
-TINY = ["--epochs", "1", "--kshot", "5", "--seed", "3"]
-
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """Tiny SAT and TS-CAM runs on the synthetic data, through the real CLI."""
-    import os
-    import subprocess
-    import sys
-
+def store(tiny_runs, tmp_path_factory):
+    """Copies of the session's tiny SAT and TS-CAM runs in ``<root>/r``."""
     root = tmp_path_factory.mktemp("show")
-    ids = {}
-    for method in ("sat", "tscam"):
-        subprocess.run(
-            [sys.executable, "-m", "wsolbench.cli", "run", method, *TINY, "--results", "r"],
-            cwd=root,
-            check=True,
-            capture_output=True,
-            env={**os.environ, "TQDM_DISABLE": "1"},
-        )
-    for rec in (root / "r").glob("*/record.json"):
-        ids[json.loads(rec.read_text())["method"]] = rec.parent.name
-    return root, ids
+    runs = copy_runs(tiny_runs, ["sat", "tscam"], root / "r")
+    return root, {method: folder.name for method, folder in runs.items()}
 
 
 def image(path):

@@ -67,10 +67,11 @@ dataset: [synthetic, cub]
 settings: {epochs: 1, pretrained: none}
 grid:
   kshot: [1, 2]
-  seed: [0, 1]
+  seed: [0]
 """
 
 
+@pytest.mark.slow
 def test_job_array_runs_collects_and_skips_on_resubmit(slurm, tmp_path, cli, monkeypatch):
     (tmp_path / "array.yaml").write_text(ARRAY)
     # An empty CUB folder: the runs plan (no annotation files to digest) and the 4 CUB
@@ -81,37 +82,38 @@ def test_job_array_runs_collects_and_skips_on_resubmit(slurm, tmp_path, cli, mon
     args = ("sweep", "array.yaml", "--executor", "slurm", "--profile", PROFILE)
     code, out, err = cli(*args, "--wait", env=env)
     assert code == 1, err  # some runs failed
-    assert "8 runs submitted (slurm)" in err and "8 runs: 4 done, 4 failed" in out
+    assert "4 runs submitted (slurm)" in err and "4 runs: 2 done, 2 failed" in out
 
     sweep, store = load_sweep(str(tmp_path / "array.yaml")), Store(tmp_path / "results")
     jobs = submitted_jobs(store, sweep)
     array_ids = {j["job_id"].split("_")[0] for j in jobs.values()}
-    assert len(array_ids) == 1 and len(jobs) == 8  # one array of 8 tasks
+    assert len(array_ids) == 1 and len(jobs) == 4  # one array of 4 tasks
     states = final_states(array_ids.pop())
-    assert sorted(states.values()) == ["COMPLETED"] * 4 + ["FAILED"] * 4
+    assert sorted(states.values()) == ["COMPLETED"] * 2 + ["FAILED"] * 2
     for s in status(sweep, store):
         cub = s.run_id.startswith("sat-cub")
         assert s.state == ("failed" if cub else "done")
         if cub:
             assert "no-data" in s.error and os.path.isfile(s.log)
-    records = [store.record(p.cfg.run_id) for p in sweep.runs[:4]]
-    assert [(r.config["kshot"], r.seed) for r in records] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    records = [store.record(p.cfg.run_id) for p in sweep.runs[:2]]
+    assert [(r.config["kshot"], r.seed) for r in records] == [(1, 0), (2, 0)]
 
     code, out, err = cli("sweep", "collect", "array.yaml", "--format", "csv")
-    assert code == 0 and "4 of 8 runs finished" in err
+    assert code == 0 and "2 of 4 runs finished" in err
     assert [line.split(",")[0] for line in out.splitlines()[1:]] == [r.run_id for r in records]
 
     # Re-submitting the finished runs submits nothing: no job, no new line in jobs.jsonl.
     (tmp_path / "array.yaml").write_text(ARRAY.replace("[synthetic, cub]", "[synthetic]"))
     code, out, err = cli(*args, "--wait", env=env)
-    assert code == 0 and "0 runs submitted (slurm), 4 already done" in err
+    assert code == 0 and "0 runs submitted (slurm), 2 already done" in err
     log = store.root / ".sweeps" / "array" / "jobs.jsonl"
-    assert len(log.read_text().splitlines()) == 8
+    assert len(log.read_text().splitlines()) == 4
 
 
-LONG = "name: long\nmethod: sat\nsettings: {epochs: 12, kshot: 20, batch_size: 8, seed: 5}\n"
+LONG = "name: long\nmethod: sat\nsettings: {epochs: 6, kshot: 20, batch_size: 8, seed: 5}\n"
 
 
+@pytest.mark.slow
 def test_preempted_task_requeues_and_resumes_to_the_same_metrics(slurm, tmp_path, cli):
     (tmp_path / "long.yaml").write_text(LONG)
     code, out, err = cli("sweep", "long.yaml", "--executor", "slurm", "--profile", PROFILE)
