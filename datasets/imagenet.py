@@ -18,11 +18,13 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
+from wsolbench.datasets.cub import RECIPE as CUB_RECIPE
+
 from wsolbench.core.config import RunConfig
 from wsolbench.core.errors import UserError
 from wsolbench.core.registry import register_dataset
 from wsolbench.data.annotations import Item, check_box, number, read_wsol_split, rows
-from wsolbench.data.imagefiles import CUB_RECIPE, FRAME, FileSplit
+from wsolbench.data.imagefiles import FRAME, FileSplit
 from wsolbench.data.splits import DatasetPlugin, Splits, dataset_folder
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")

@@ -5,9 +5,11 @@ masks); image ids and mask paths relative to ``<data root>/wsol/``."""
 
 from __future__ import annotations
 
+from wsolbench.datasets.cub import RECIPE as CUB_RECIPE
+
 from wsolbench.core.config import RunConfig
 from wsolbench.core.registry import register_dataset
-from wsolbench.data.imagefiles import CUB_RECIPE, metadata_splits
+from wsolbench.data.imagefiles import metadata_splits
 from wsolbench.data.splits import DatasetPlugin, Splits, dataset_folder
 
 

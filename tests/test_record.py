@@ -42,7 +42,10 @@ def test_a_record_from_before_the_schema_reads_as_schema_1(tmp_path):
     assert rec.protocol_version == "1"  # no protocol block: the first protocol
     assert rec.metrics["gt_known_loc"] == 81.5 and rec.threshold["box"] == 0.42
     assert rec.pretrained is None and rec.maps is None
-    assert rec.to_dict() == {**OLD, "schema": 1}  # nothing lost, nothing invented
+    written = rec.to_dict()
+    assert {k: written[k] for k in OLD} == OLD and written["schema"] == 1  # nothing lost
+    # Fields it never had: null where every record carries them, absent otherwise.
+    assert written["curve"] is None and "pretrained" not in written and "maps" not in written
 
 
 @pytest.mark.parametrize(
@@ -94,3 +97,4 @@ def test_evaluate_maps_and_run_write_the_same_record_type(tmp_path):
     assert store.record(maps.run_id) == maps
     on_disk = json.loads((tmp_path / maps.run_id / "record.json").read_text())
     assert "history" not in on_disk and on_disk["schema"] == 1
+    assert on_disk["threshold"] is None and on_disk["seed"] is None  # as maps records were

@@ -117,9 +117,9 @@ def test_local_sweep_runs_skips_and_collects(tmp_path, cli):
     code, out, err = cli("sweep", "collect", path, "--format", "csv", "--out", "t.csv")
     assert code == 0 and "2 of 2 runs finished" in err
     table = pd.read_csv(tmp_path / "t.csv")
-    assert list(table["run_id"]) == [r["run_id"] for r in records]
+    assert list(table["run_id"]) == [r.run_id for r in records]
     assert list(table["seed"]) == [0, 1]
-    expect = [round(r["metrics"]["gt_known_loc"], 2) for r in records]
+    expect = [round(r.metrics["gt_known_loc"], 2) for r in records]
     assert list(table["GT-known Loc"]) == pytest.approx(expect, abs=0.006)
 
 

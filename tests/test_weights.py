@@ -67,20 +67,30 @@ def test_hub_weights_load_through_timm_from_the_cache(cli_process, tmp_path, cub
     assert rc == 0 and REPO[5:] in out and w["sha256"] in out
 
 
-def test_empty_cache_is_one_line_naming_the_ways_out(cli_process, tmp_path, cub):
-    rc, out, err = cli_process(
-        "run", "sat", "--dataset", "cub", "--data-root", str(cub), *TINY,
-        env=env_for(tmp_path / "hf"),
-    )  # fmt: skip
+@pytest.fixture
+def empty_hub_cache(tmp_path, monkeypatch):
+    """This process's huggingface_hub pointed at an empty cache (the constants are
+    read when huggingface_hub is imported, so they are set here, not in the env)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    hub_file.cache_clear()
+    yield tmp_path / "hf"
+    hub_file.cache_clear()
+
+
+def test_empty_cache_is_one_line_naming_the_ways_out(cli, tmp_path, cub, empty_hub_cache):
+    rc, out, err = cli("run", "sat", "--dataset", "cub", "--data-root", str(cub), *TINY)
     assert rc == 2 and err.count("\n") == 1, err
     for part in (REPO, f"wsolbench weights fetch {BACKBONE}", "HF_HOME", "--pretrained FILE"):
         assert part in err
     assert not (tmp_path / "results").exists()
 
 
-def test_none_trains_from_scratch_and_says_so(cli_process, tmp_path, cub):
+def test_none_trains_from_scratch_and_says_so(cli, tmp_path, cub, empty_hub_cache):
     args = ("run", "sat", "--dataset", "cub", "--data-root", str(cub), "--pretrained", "none")
-    rc, out, err = cli_process(*args, *TINY, env=env_for(tmp_path / "hf"))
+    rc, out, err = cli(*args, *TINY)
     assert rc == 0 and "trained from scratch (--pretrained none)" in out, err
     (rec_path,) = (tmp_path / "results").glob("sat-cub-*/record.json")
     rec = json.loads(rec_path.read_text())

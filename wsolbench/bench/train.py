@@ -13,7 +13,7 @@ from torch import nn
 
 from wsolbench.core.config import RunConfig, build_config
 from wsolbench.core.registry import METHODS
-from wsolbench.data.imagefiles import CUB_RECIPE
+from wsolbench.datasets.cub import RECIPE as CUB_RECIPE
 from wsolbench.models.losses import cross_entropy_only
 from wsolbench.models.trunk import ModelOutput, WSOLViT
 

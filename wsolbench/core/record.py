@@ -16,6 +16,19 @@ from wsolbench.core.errors import UserError
 
 SCHEMA_VERSION = 1
 
+# Written only when set: runs have the first seven, evaluate-maps the last two.
+KIND_FIELDS = (
+    "frozen_percent",
+    "class_aware",
+    "pretrained",
+    "history",
+    "resumed_from_epoch",
+    "timing",
+    "per_image",
+    "maps",
+    "notes",
+)
+
 # field -> the JSON types it may hold (None is allowed for every optional field)
 _TYPES: dict[str, tuple[type, ...]] = {
     "run_id": (str,),
@@ -75,9 +88,11 @@ class RunRecord:
     schema: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object written, without the fields this record does not have."""
+        """The JSON object written: every field records have always carried (null
+        when empty, e.g. no threshold without boxes), and the fields of one kind of
+        run only where this record has them."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {k: v for k, v in out.items() if v is not None}
+        return {k: v for k, v in out.items() if v is not None or k not in KIND_FIELDS}
 
     @classmethod
     def from_dict(cls, data: Any, source: str | Path = "record") -> RunRecord:

@@ -26,19 +26,6 @@ from wsolbench.data.splits import Splits, WSOLSplit
 
 FRAME = (CROP, CROP)  # (H, W) the models see
 
-# The SAT authors' CUB recipe on DeiT-S; the other real datasets start from it.
-CUB_RECIPE = {
-    "backbone": "deit_small_patch16_224",
-    "epochs": 30,
-    "batch_size": 256,
-    "lr": 1e-4,
-    "lambda": 0.25,
-    "loss_delay": 0.0,
-    "loss_ramp": 0.0,
-    "frame": "crop",
-    "pretrained": "hub",  # every result in the paper fine-tunes ImageNet weights
-}
-
 
 class FileSplit(WSOLSplit):
     """Items whose files were checked: every image exists (and, where sizes are
