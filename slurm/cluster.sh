@@ -89,6 +89,9 @@ MpiDefault=none
 ReturnToService=2
 JobRequeue=1
 SchedulerType=sched/builtin
+# The main scheduling pass every 5 s, not 60: a requeued job (held cred_expire
+# seconds) is otherwise picked up by that pass only, up to a minute later.
+SchedulerParameters=sched_interval=5
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePort=$DBD_PORT
