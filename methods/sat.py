@@ -30,6 +30,7 @@ from torch import nn
 from wsolbench.core.config import RunConfig
 from wsolbench.core.errors import UserError
 from wsolbench.core.registry import register_method
+from wsolbench.core.space import uniform
 from wsolbench.models.attention import block_forward
 from wsolbench.models.losses import spatial_losses, unused_by_spatial_losses
 from wsolbench.models.method import Method
@@ -93,6 +94,8 @@ class SAT(Method):
     description = "Spatial-Aware Token (ICCV 2023): a spatial token gates the last 3 blocks"
     paper = "Wu et al., Spatial-Aware Token for Weakly Supervised Object Localization, ICCV 2023"
     class_aware = False
+    # The area target and the spatial losses' warm-up (shares of the run).
+    search_space = {"lambda": uniform(0.05, 0.5), "loss_delay": uniform(0.0, 0.8)}
     options = {
         "area_loss": True,
         "norm_loss": True,

@@ -68,6 +68,19 @@ def test_table_csv_is_exact_and_missing_runs_are_named(tmp_path, capsys):
     ]
 
 
+def test_ci_shows_the_t_interval_over_seeds_and_marks_one_seed(tmp_path, capsys):
+    put(tmp_path, {"piou": 70.0, "pxap": 80.5}, method="sat", seed=0)
+    put(tmp_path, {"piou": 72.0, "pxap": 81.5}, method="sat", seed=1)
+    put(tmp_path, {"piou": 50.0, "pxap": 60.0}, method="tscam", seed=0)
+    code, out, _ = report(capsys, tmp_path, "table4", "--dataset", "cub", "--ci")
+    assert code == 0 and "95% t-interval over seeds" in out
+    # Two seeds: mean 71, sd sqrt(2), t(0.975, 1) = 12.706: 71 -+ 12.706; PxAP 81 -+ 6.353.
+    assert "71.00 [58.29, 83.71]" in out and "81.00 [74.65, 87.35]" in out
+    assert "50.00†" in out and "60.00†" in out  # one seed: no interval, marked
+    code, csv, _ = report(capsys, tmp_path, "table4", "--dataset", "cub", "--format", "csv", "--ci")
+    assert csv.splitlines()[0].endswith(",low,high")
+
+
 def test_records_of_another_protocol_are_never_pooled(tmp_path, capsys):
     put(tmp_path, {"piou": 70.0, "pxap": 80.5}, method="sat", seed=0)
     put(tmp_path, {"piou": 72.0, "pxap": 81.5}, method="sat", seed=1)

@@ -35,16 +35,19 @@ def test_workers_count_exactly_what_inline_scoring_counts():
     inline, pooled = MapScorer(fresh(), 0), MapScorer(fresh(), 2)
     seen_inline, seen_pooled = [], []
     for batch in batches(12):
-        inline.add(batch, seen_inline.extend)
-        pooled.add(batch, seen_pooled.extend)
+        inline.add(batch, seen_inline.append)
+        pooled.add(batch, seen_pooled.append)
     a, b = inline.close(), pooled.close()
     for name in ("cls", "box", "maxbox", "pixel", "polarity", "trivial"):
         for key, value in getattr(a, name).state.items():
             np.testing.assert_array_equal(getattr(b, name).state[key], value, err_msg=name)
     assert a.box.state["n"] == 12 * 16
-    # Every image's IoU curve comes back, in submission order.
-    assert len(seen_pooled) == 12 * 16
-    np.testing.assert_array_equal(np.stack(seen_pooled), np.stack(seen_inline))
+    # Every image's values come back (IoU curves, hits, histograms), in submission order.
+    assert len(seen_pooled) == 12 and sorted(seen_pooled[0]) == ["box", "maxbox", "pixel"]
+    for key in ("box", "maxbox", "pixel"):
+        pooled_rows = np.concatenate([v[key] for v in seen_pooled])
+        assert len(pooled_rows) == 12 * 16
+        np.testing.assert_array_equal(pooled_rows, np.concatenate([v[key] for v in seen_inline]))
     assert summarize(None, b, "test")["metrics"] == summarize(None, a, "test")["metrics"]
 
 

@@ -23,6 +23,8 @@ COMMANDS = {
     "report": ("results", "cmd_report"),
     "show": ("results", "cmd_show"),
     "sweep": ("results", "cmd_sweep"),
+    "tune": ("fair", "cmd_tune"),
+    "compare": ("fair", "cmd_compare"),
 }
 
 

@@ -27,6 +27,8 @@ HELP = {
     "show": "test images with maps and boxes of one or more runs",
     "sweep": "a grid of runs as a SLURM job array, local processes or in-process",
     "report": "table of every run, a paper table or figure, or fig5/fig6 of runs",
+    "tune": "equal-budget random search on val, the choice run on test over seeds",
+    "compare": "two methods' difference with a 95% paired bootstrap interval over test images",
 }
 RESULTS_HELP = "results store folder (default ./results)"
 
@@ -176,6 +178,7 @@ def _sweep(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mean", action="store_true", help="collect: mean ± sd over the seeds, per setting"
     )
+    p.add_argument("--ci", action="store_true", help="collect --mean: 95%% t-interval, not sd")
     p.add_argument("--results", help=RESULTS_HELP)
 
 
@@ -188,6 +191,35 @@ def _report(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help="paper tables/figures: dataset(s), comma-separated")
     p.add_argument("--format", choices=(*FORMATS, "png", "pdf"), help="md (default), csv, ...")
     p.add_argument("--out", help="write to this file instead of the terminal")
+    p.add_argument(
+        "--ci", action="store_true", help="paper tables: 95%% t-interval over seeds, not sd"
+    )
+    p.add_argument("--results", help=RESULTS_HELP)
+
+
+def _tune(p: argparse.ArgumentParser) -> None:
+    p.add_argument("method", help=FIELDS["method"].help)
+    p.add_argument("--dataset", default="synthetic", help="dataset name (default synthetic)")
+    p.add_argument("--budget", type=int, default=8, help="trials, the same for every method")
+    p.add_argument("--seeds", type=int, default=3, help="seeds of the choice on test (3)")
+    p.add_argument("--seed", type=int, default=0, help="the search's seed: which trials")
+    p.add_argument("--space", help="YAML space: NAME: {log|uniform|int: [lo, hi]}")
+    field_flag(p, "epochs")
+    p.add_argument("--executor", choices=EXECUTORS, default="local", help="default: local")
+    p.add_argument("--profile", help="cluster profile: slurm/NAME.yaml (or a .yaml path)")
+    p.add_argument("--parallelism", type=int, help="local: runs at once (default: CPUs/task)")
+    p.add_argument("--results", help=RESULTS_HELP)
+
+
+def _compare(p: argparse.ArgumentParser) -> None:
+    for side in ("a", "b"):
+        p.add_argument(
+            side,
+            metavar=side.upper(),
+            help="run ids (comma-separated: one per seed) or a method name (its tuned choice)",
+        )
+    p.add_argument("--dataset", help="with method names: the dataset tuned on")
+    p.add_argument("--draws", type=int, default=2000, help="bootstrap draws (2000)")
     p.add_argument("--results", help=RESULTS_HELP)
 
 
@@ -203,6 +235,8 @@ FLAGS = {
     "show": _show,
     "sweep": _sweep,
     "report": _report,
+    "tune": _tune,
+    "compare": _compare,
 }
 
 

@@ -52,7 +52,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if action == "collect":
         done = sum(store.record(p.cfg.run_id) is not None for p in sweep.runs)
         print(f"{done} of {len(sweep.runs)} runs finished", file=sys.stderr)
-        frame = collect_frame(sweep, store, args.mean)
+        frame = collect_frame(sweep, store, args.mean, args.ci)
         _write_or_print(render(frame, args.format), args.out)
         return 0
     if action == "status" or args.dry_run:
@@ -118,7 +118,7 @@ def _paper_report(args: argparse.Namespace) -> int:
         if fmt not in FORMATS:
             raise UserError(f"report {spec.name}: --format {fmt} is for figures")
         table = build_table(spec, index, datasets)
-        _write_or_print(render_table(table, fmt), args.out)
+        _write_or_print(render_table(table, fmt, args.ci), args.out)
         missing = table.missing
     else:
         fmt = args.format or (Path(args.out).suffix[1:] if args.out else "png")

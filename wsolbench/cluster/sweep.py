@@ -270,9 +270,10 @@ def state_frame(sweep: Sweep, states: list[RunState]) -> pd.DataFrame:
     return pd.DataFrame(rows).dropna(axis=1, how="all")
 
 
-def collect_frame(sweep: Sweep, store: Store, mean: bool = False) -> pd.DataFrame:
+def collect_frame(sweep: Sweep, store: Store, mean: bool = False, ci: bool = False) -> pd.DataFrame:
     """The finished runs of the sweep with their metrics, in sweep order; with
-    ``mean``, one row per setting with each metric's mean ± sd over the seeds."""
+    ``mean``, one row per setting with each metric's mean ± sd over the seeds
+    (``ci``: mean and 95% t-interval)."""
     records = [r for p in sweep.runs if (r := store.record(p.cfg.run_id)) is not None]
     frame = runs_frame(records)
     keep = ["run_id", "method", "dataset", *[a for a in sweep.axes if a in frame]]
@@ -283,5 +284,5 @@ def collect_frame(sweep: Sweep, store: Store, mean: bool = False) -> pd.DataFram
     frame = frame[[*keep, *extra, *metrics]].dropna(axis=1, how="all")
     if mean:
         keys = [c for c in ("method", "dataset", *sweep.axes, "weights") if c in frame]
-        return seed_means(frame, [k for k in dict.fromkeys(keys) if k != "seed"])
+        return seed_means(frame, [k for k in dict.fromkeys(keys) if k != "seed"], ci)
     return frame

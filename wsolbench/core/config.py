@@ -193,6 +193,14 @@ class RunConfig:
     threshold_on: str = setting(
         _choice("val", "test"), "val", "split the box threshold is picked on", flag=str
     )
+    eval_split: str = setting(
+        _choice("test", "val"),
+        "test",
+        "split the metrics are reported on: test, or val (a tuning trial: test is never "
+        "scored, and GT-known's threshold is picked on val itself)",
+        id_when_set=True,
+        flag=str,
+    )
     tencrop: bool = setting(
         _bool, False, "classify by the mean softmax of ten crops", id_when_set=True, flag=bool
     )

@@ -91,13 +91,14 @@ def evaluate_split(
 
 
 def _keeper(keep: PerImage, index, pred, grids, gts, splits: Splits):
-    """A batch's per-image record, written once its IoUs are known."""
+    """A batch's per-image record, written once its values are known."""
     h, w = splits.image_size
 
-    def then(ious: list) -> None:
-        for i, iou in enumerate(ious):
+    def then(values: dict) -> None:
+        for i in range(len(gts)):
             area = box_area(gts[i]).max(initial=0) / (h * w)
-            keep.add(int(index[i]), int(pred[i]), iou, grids[i], float(area))
+            row = {name: v[i] for name, v in values.items()}
+            keep.add(int(index[i]), int(pred[i]), row, grids[i], float(area))
 
     return then
 

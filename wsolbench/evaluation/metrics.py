@@ -160,11 +160,15 @@ class MaxBoxAccV2(Accumulator):
         self.thresholds = thresholds
         self.state = {"n": np.zeros(()), "hits": np.zeros((len(IOU_LEVELS), len(thresholds)))}
 
-    def update(self, batch: MapBatch) -> None:
-        for m, gt in zip(batch.maps, batch.boxes, strict=True):
+    def update(self, batch: MapBatch) -> np.ndarray:
+        """Returns each image's hits, (B, IoU levels, thresholds) booleans."""
+        hits = np.zeros((len(batch), len(IOU_LEVELS), len(self.thresholds)), bool)
+        for i, (m, gt) in enumerate(zip(batch.maps, batch.boxes, strict=True)):
             best = best_contour_iou(m, gt, self.thresholds)
-            self.state["hits"] += best[None, :] >= np.array(IOU_LEVELS)[:, None]
+            hits[i] = best[None, :] >= np.array(IOU_LEVELS)[:, None]
+        self.state["hits"] += hits.sum(axis=0)
         self.state["n"] += len(batch)
+        return hits
 
     def compute(self) -> dict[str, float]:
         acc = 100 * self.state["hits"].max(axis=1) / max(float(self.state["n"]), 1.0)
@@ -187,11 +191,17 @@ class PixelAP(Accumulator):
         bins = len(self.edges) - 1
         self.state = {"fg": np.zeros(bins), "bg": np.zeros(bins)}
 
-    def update(self, batch: MapBatch) -> None:
-        values = np.asarray(batch.maps, np.float64)  # the benchmark's loader gives float64
-        obj, bg = _object_and_background(batch.masks)
-        self.state["fg"] += np.histogram(values[obj], bins=self.edges)[0]
-        self.state["bg"] += np.histogram(values[bg], bins=self.edges)[0]
+    def update(self, batch: MapBatch) -> np.ndarray:
+        """Returns each image's histograms, (B, 2, bins): object, background."""
+        hist = np.zeros((len(batch), 2, len(self.edges) - 1), np.int64)
+        for i, (m, mask) in enumerate(zip(batch.maps, batch.masks, strict=True)):
+            values = np.asarray(m, np.float64)  # the benchmark's loader gives float64
+            obj, bg = _object_and_background(mask)
+            hist[i, 0] = np.histogram(values[obj], bins=self.edges)[0]
+            hist[i, 1] = np.histogram(values[bg], bins=self.edges)[0]
+        self.state["fg"] += hist[:, 0].sum(axis=0)
+        self.state["bg"] += hist[:, 1].sum(axis=0)
+        return hist
 
     def compute(self) -> dict[str, float]:
         # From the top bin down: tp[i] = object pixels scoring >= the i-th highest

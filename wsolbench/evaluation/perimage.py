@@ -1,5 +1,7 @@
-"""Per-image test results kept in the run folder, so figures never re-run a model:
-predicted class, best IoU per threshold (authors' rule) and the patch-grid maps."""
+"""Per-image test results kept in the run folder, so figures and intervals never
+re-run a model: predicted class, best IoU per threshold (authors' rule, float16, for
+figures), the patch-grid maps, and exactly what each image adds to every metric
+(hit bits and pixel histograms), from which ``compare`` resamples images."""
 
 from __future__ import annotations
 
@@ -9,8 +11,19 @@ from pathlib import Path
 import numpy as np
 
 from wsolbench.core.store import atomic_write
+from wsolbench.evaluation.boxes import THRESHOLDS
+
+THRESHOLD_COUNT = len(THRESHOLDS)  # both rules' grids have 100 thresholds
 
 MAX_MAPS = 10_000  # grid maps kept per run; larger splits keep an even sample
+
+
+# per-image value -> (array kept, dtype): exact, so resampled metrics add up to the run's
+KEPT = {
+    "box": ("box_hit", bool),  # authors' rule: best IoU >= 0.5, per threshold
+    "maxbox": ("maxbox_hits", bool),  # benchmark's rule: hit per IoU level and threshold
+    "pixel": ("pixel_hist", np.uint32),  # object / background histogram of the map
+}
 
 
 class PerImage:
@@ -19,20 +32,27 @@ class PerImage:
         self.image_ids, self.labels = image_ids, np.asarray(labels, np.int32)
         self.pred = np.full(n, -1, np.int32)
         self.gt_area = np.zeros(n, np.float32)  # largest GT box / frame area
-        self.iou: np.ndarray | None = None
+        self.arrays: dict[str, np.ndarray] = {}  # iou and KEPT's, made on first use
         self.kept = np.unique(np.linspace(0, n - 1, min(n, max_maps)).round().astype(np.int64))
         self.slot = {int(i): k for k, i in enumerate(self.kept)}
         self.maps: np.ndarray | None = None
 
     def add(
-        self, index: int, pred: int, iou: np.ndarray | None, grid: np.ndarray, gt_area: float
+        self, index: int, pred: int, values: dict[str, np.ndarray], grid: np.ndarray, area: float
     ) -> None:
+        """One image: its predicted class, its values by accumulator (``box`` best IoU
+        per threshold, ``maxbox`` hits, ``pixel`` histograms), grid map, GT area."""
         self.pred[index] = pred
-        self.gt_area[index] = gt_area
-        if iou is not None:
-            if self.iou is None:
-                self.iou = np.zeros((len(self.image_ids), len(iou)), np.float16)
-            self.iou[index] = iou
+        self.gt_area[index] = area
+        rows = dict(values)
+        if "box" in rows:
+            rows["iou"] = rows["box"]
+            rows["box"] = rows["box"] >= 0.5
+        for name, row in rows.items():
+            key, dtype = KEPT.get(name, (name, np.float16))
+            if key not in self.arrays:
+                self.arrays[key] = np.zeros((len(self.image_ids), *np.shape(row)), dtype)
+            self.arrays[key][index] = row
         if index in self.slot:
             if self.maps is None:
                 self.maps = np.zeros((len(self.kept), *grid.shape), np.float16)
@@ -48,8 +68,9 @@ class PerImage:
             "map_index": self.kept,
             "maps": self.maps if self.maps is not None else np.zeros((0, 0, 0), np.float16),
         }
-        if self.iou is not None:
-            arrays["iou"] = self.iou
+        for key, array in self.arrays.items():
+            # Bits packed along the last axis (thresholds): 100 per image in 13 bytes.
+            arrays[key] = np.packbits(array, axis=-1) if array.dtype == bool else array
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         atomic_write(path, lambda f: f.write(buf.getvalue()))
@@ -62,5 +83,10 @@ class PerImage:
 
 
 def load(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a ``per_image.npz``, hit bits unpacked (100 thresholds)."""
     with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+        out = {k: z[k] for k in z.files}
+    for key in ("box_hit", "maxbox_hits"):
+        if key in out:
+            out[key] = np.unpackbits(out[key], axis=-1, count=THRESHOLD_COUNT).astype(bool)
+    return out

@@ -43,16 +43,15 @@ def scoring_workers(requested: int | None, loader_workers: int, pixels: int) -> 
     return spare if spare >= 2 else 0
 
 
-def score_batch(empty: SplitScores, batch: MapBatch) -> tuple[SplitScores, list]:
-    """Feed one batch into ``empty``; returns it and each image's best IoU per
-    threshold under the authors' rule (None without boxes)."""
-    ious = empty.update(batch)
-    return empty, [None] * len(batch) if ious is None else list(ious)
+def score_batch(empty: SplitScores, batch: MapBatch) -> tuple[SplitScores, dict]:
+    """Feed one batch into ``empty``; returns it and the per-image values
+    (``SplitScores.update``)."""
+    return empty, empty.update(batch)
 
 
 class MapScorer:
     """Feed a split's accumulators batch by batch, inline or in ``workers`` processes;
-    ``then`` (per batch) receives the per-image IoUs once they are known."""
+    ``then`` (per batch) receives the per-image values once they are known."""
 
     def __init__(self, scores: SplitScores, workers: int = 0) -> None:
         self.scores = scores
@@ -65,11 +64,11 @@ class MapScorer:
         self.pending: deque[tuple[Future, Callable | None]] = deque()
         self.limit = 2 * max(workers, 1)
 
-    def add(self, batch: MapBatch, then: Callable[[list], None] | None = None) -> None:
+    def add(self, batch: MapBatch, then: Callable[[dict], None] | None = None) -> None:
         if self.pool is None:
-            _, ious = score_batch(self.scores, batch)
+            _, values = score_batch(self.scores, batch)
             if then is not None:
-                then(ious)
+                then(values)
             return
         while len(self.pending) >= self.limit:
             self._collect()
@@ -77,10 +76,10 @@ class MapScorer:
 
     def _collect(self) -> None:
         future, then = self.pending.popleft()
-        part, ious = future.result()
+        part, values = future.result()
         self.scores.merge(part)
         if then is not None:
-            then(ious)
+            then(values)
 
     def close(self) -> SplitScores:
         """Wait for every batch; returns the split's accumulators with all counts."""

@@ -73,18 +73,18 @@ class SplitScores:
             trivial=trivial if boxes else None,
         )
 
-    def update(self, batch: MapBatch) -> np.ndarray | None:
+    def update(self, batch: MapBatch) -> dict[str, np.ndarray]:
         """Feed every accumulator the split has. Maps are scored as given (the
         exchange maps, see ``evaluate.frame_maps``), as the benchmark's evaluator
-        does; the authors' rule min-max scales them first. Returns each image's best
-        IoU per threshold under the authors' rule (None: no boxes)."""
-        ious = None
+        does; the authors' rule min-max scales them first. Returns the per-image
+        values by accumulator: ``box`` best IoU per threshold (authors' rule),
+        ``maxbox`` hits per IoU level and threshold, ``pixel`` histograms."""
+        out = {}
         for f in fields(self):
             acc = getattr(self, f.name)
-            if acc is not None:
-                out = acc.update(batch)
-                ious = out if f.name == "box" else ious
-        return ious
+            if acc is not None and (values := acc.update(batch)) is not None:
+                out[f.name] = values
+        return out
 
     def merge(self, other: SplitScores) -> None:
         """Add another's counts (a worker's share of the same split)."""

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from wsolbench.core.config import RunConfig
+from wsolbench.core.space import Dim
 from wsolbench.models.trunk import ModelOutput
 
 
@@ -27,6 +28,9 @@ class Method:
     # Method-specific settings and their defaults; they become CLI flags and
     # the ``options`` mapping of a run config.
     options: ClassVar[dict[str, Any]] = {}
+    # ``wsolbench tune``'s space for this method's own hyperparameters (run settings
+    # or option names -> ranges); the learning rate is searched for every method.
+    search_space: ClassVar[dict[str, Dim]] = {}
     # Names in published checkpoints -> this network's names (None: drop the tensor).
     checkpoint_keys: ClassVar[dict[str, str | None]] = {}
 

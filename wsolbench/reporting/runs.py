@@ -57,17 +57,24 @@ def render(df: pd.DataFrame, fmt: str) -> str:
     )
 
 
-def seed_means(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+def seed_means(frame: pd.DataFrame, keys: list[str], ci: bool = False) -> pd.DataFrame:
     """One row per ``keys`` group (every setting but the seed): each metric as
-    "mean ± sd" over the group's seeds (sample sd), and the number of seeds."""
+    "mean ± sd" over the group's seeds (sample sd), or with ``ci`` "mean [95%
+    t-interval]"; one seed is marked "(1 seed)"; and the number of seeds."""
+    from wsolbench.reporting.tables import t_interval
+
     metrics = [label for label in METRICS.values() if label in frame]
     rows = []
     for group, runs in frame.groupby(keys, sort=False, dropna=False):
         row = dict(zip(keys, group if isinstance(group, tuple) else (group,), strict=True))
         for label in metrics:
             v = runs[label].dropna().astype(float)
-            sd = f" ± {v.std(ddof=1):.2f}" if len(v) > 1 else ""
-            row[label] = f"{v.mean():.2f}{sd}" if len(v) else None
+            if ci and len(v) > 1:
+                lo, hi = t_interval(list(v))
+                spread = f" [{lo:.2f}, {hi:.2f}]"
+            else:
+                spread = f" ± {v.std(ddof=1):.2f}" if len(v) > 1 else " (1 seed)"
+            row[label] = f"{v.mean():.2f}{spread}" if len(v) else None
         row["seeds"] = len(runs)
         rows.append(row)
     return pd.DataFrame(rows, columns=[*keys, *metrics, "seeds"])

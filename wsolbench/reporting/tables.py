@@ -44,6 +44,16 @@ def mean_sd(values: list[float]) -> tuple[float | None, float | None]:
     return mean, float(np.std(values, ddof=1)) if len(values) > 1 else None
 
 
+def t_interval(values: list[float], level: float = 0.95) -> tuple[float | None, float | None]:
+    """The mean's t-interval over seeds (None for fewer than two seeds)."""
+    if len(values) < 2:
+        return None, None
+    from scipy.stats import t
+
+    half = t.ppf(0.5 + level / 2, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
+    return float(np.mean(values) - half), float(np.mean(values) + half)
+
+
 def _row_order(spec: Spec, paper: pd.DataFrame) -> list[tuple[str, Line | None, str]]:
     """(key, spec row or None, label): the paper's row order, our rows where the paper
     has them, our other rows after."""
@@ -82,14 +92,16 @@ def build_table(spec: Spec, index: RunIndex, datasets: list[str] | None = None) 
                         missing.append(given)
                     vals = [v for r in runs if (v := run_value(r, col.metric)) is not None]
                     mean, sd = mean_sd(vals)
-                    out.append({**cell, "source": "ours", "value": mean, "sd": sd, "n": len(vals)})
+                    lo, hi = t_interval(vals)
+                    ours = {"value": mean, "sd": sd, "n": len(vals), "low": lo, "high": hi}
+                    out.append({**cell, "source": "ours", **ours})
                     if mean is not None and paper_value is not None and pds == ds:
                         out.append({**cell, "source": "delta", "value": mean - paper_value})
                 if paper_value is not None:
                     source = "paper" if measured else "paper-only"
                     source = "paper-other-data" if pds != ds else source
                     out.append({**cell, "source": source, "value": paper_value, "dataset": ds})
-    long = pd.DataFrame(out, columns=LONG)
+    long = pd.DataFrame(out, columns=[*LONG, "low", "high"])
     long["n"] = long["n"].astype("Int64")
     return Table(spec, datasets, long, missing)
 
@@ -99,18 +111,27 @@ def _header(table: Table, col: Line, ds: str) -> str:
     return f"{dataset_title(ds)} {label}" if len(table.datasets) > 1 else label
 
 
-def wide(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
+def wide(table: Table, ci: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(text, bold): one line per row and source, one column per dataset and column;
-    ``bold`` marks the best of our values in each column."""
+    ``bold`` marks the best of our values in each column. ``ci``: our cells show the
+    95% t-interval over seeds; a cell from one seed is marked † (where its row's n
+    does not already say so)."""
     headers = {
         (ds, c.key): _header(table, c, ds) for ds in table.datasets for c in table.spec.columns
     }
     best_ok = {c.key: c.best for c in table.spec.columns}
     free = {c.key: c.free for c in table.spec.columns}  # pooled wider: not counted in n
     lines: dict[tuple[str, str], dict[str, Any]] = {}
+    cells: dict[tuple[str, str], dict[str, tuple]] = {}  # our cells' (n, low, high)
     for r in table.long.itertuples(index=False):
         line = lines.setdefault((r.row, r.source), {"row": r.label, "source": r.source, "n": []})
         line[headers[(r.dataset, r.column)]] = r.value
+        if r.source == "ours":
+            cells.setdefault((r.row, r.source), {})[headers[(r.dataset, r.column)]] = (
+                r.n,
+                r.low,
+                r.high,
+            )
         if r.source == "ours" and not free[r.column]:
             line["n"].append(r.n)
     frame = pd.DataFrame(list(lines.values()), columns=["row", "source", "n", *headers.values()])
@@ -126,11 +147,11 @@ def wide(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
         _source_text(s, ns, dataset_title(ref))
         for s, ns in zip(frame["source"], frame["n"], strict=True)
     ]
-    sources = [source for _, source in lines]
+    keys = list(lines)
     text = values.apply(
         lambda col: [
-            "—" if pd.isna(v) else (f"{v:+.2f}" if s == "delta" else f"{v:.2f}")
-            for v, s in zip(col, sources, strict=True)
+            _cell(v, key[1], cells.get(key, {}).get(col.name), ci, _mixed(cells.get(key, {})))
+            for v, key in zip(col, keys, strict=True)
         ]
     )
     text.insert(0, "source", frame["source"])
@@ -138,6 +159,25 @@ def wide(table: Table) -> tuple[pd.DataFrame, pd.DataFrame]:
     bold.insert(0, "source", False)
     bold.insert(0, "row", False)
     return text, bold
+
+
+def _mixed(row: dict[str, tuple]) -> bool:
+    """Whether a row of our cells pools different numbers of seeds."""
+    return len({int(n) for n, _, _ in row.values() if not pd.isna(n) and n}) > 1
+
+
+def _cell(value: float, source: str, stats: tuple | None, ci: bool, mixed: bool) -> str:
+    if pd.isna(value):
+        return "—"
+    if source == "delta":
+        return f"{value:+.2f}"
+    text = f"{value:.2f}"
+    if source != "ours" or stats is None:
+        return text
+    n, low, high = stats
+    if ci and not pd.isna(low):
+        text += f" [{low:.2f}, {high:.2f}]"
+    return text + ("†" if n == 1 and (ci or mixed) else "")
 
 
 def _source_text(source: str, ns: list, ref: str) -> str:
@@ -149,11 +189,16 @@ def _source_text(source: str, ns: list, ref: str) -> str:
     return text
 
 
-def render_table(table: Table, fmt: str) -> str:
+def render_table(table: Table, fmt: str, ci: bool = False) -> str:
+    """The table as csv (long: one row per cell and source; ``ci`` adds the interval
+    columns), Markdown or LaTeX (wide)."""
     if fmt == "csv":
-        return table.long.to_csv(index=False, float_format="%.4f")
-    text, bold = wide(table)
+        columns = [*LONG, "low", "high"] if ci else LONG
+        return table.long[columns].to_csv(index=False, float_format="%.4f")
+    text, bold = wide(table, ci)
     title = f"{table.spec.title} ({', '.join(dataset_title(d) for d in table.datasets)})"
+    if ci:
+        title += "; ours: mean [95% t-interval over seeds], † one seed"
     if fmt == "md":
         marked = text.where(~bold, "**" + text + "**")
         body = tabulate(

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, Subset
 
+from wsolbench.core.config import RunConfig
 from wsolbench.core.environment import environment, pick_device
 from wsolbench.core.errors import UserError
 from wsolbench.core.record import RunRecord
@@ -43,6 +44,8 @@ def _check_fit(p: Plan, splits: Splits, model: torch.nn.Module) -> None:
         )
     if p.cfg["tencrop"] and not hasattr(splits.test, "tencrop"):
         raise UserError(f"tencrop: dataset {p.cfg['dataset']} has no ten-crop view")
+    if p.cfg.eval_split == "val" and splits.val is None:
+        raise UserError(f"eval_split: dataset {p.cfg.dataset} has no val split to score")
 
 
 def _data_facts(splits: Splits, train_set, kshot_ids: list[str] | None) -> dict:
@@ -149,7 +152,8 @@ def _train_and_evaluate(
         loader = make_loader(prep.train_set, cfg, True, cfg.seed)
         history = train(p.method, prep.model, cfg, loader, prep.device, run_dir / "checkpoint.pt")
     timing["train_s"] = round(time.perf_counter() - t0 - timing["data_s"], 2)
-    keep = PerImage(prep.splits.test.image_ids, prep.splits.test.labels)
+    scored = prep.splits.split(cfg.eval_split)
+    keep = PerImage(scored.image_ids, scored.labels)
     scores = evaluate_splits(p, prep, keep)
     timing["eval_s"] = round(time.perf_counter() - t0 - timing["data_s"] - timing["train_s"], 2)
     per_image = keep.save(run_dir / "per_image.npz")
@@ -161,8 +165,8 @@ def _train_and_evaluate(
         mode="evaluate" if cfg.checkpoint else "train+evaluate",
         seed=cfg.seed,
         config=cfg.to_dict(),
-        protocol={**PROTOCOL, "frame": cfg.frame, "box_threshold_on": cfg.threshold_on},
-        **summarize(scores["val"], scores["test"], cfg.threshold_on),
+        protocol={**PROTOCOL, **_scoring(cfg)},
+        **_summary(cfg, scores),
         frozen_percent=round(prep.frozen, 2),
         class_aware=p.method.class_aware,
         data=_data_facts(prep.splits, prep.train_set, prep.kshot_ids),
@@ -177,23 +181,44 @@ def _train_and_evaluate(
     )
 
 
+def _scoring(cfg: RunConfig) -> dict:
+    """The record's word on what was scored and where the box threshold came from."""
+    picked = "val" if cfg.eval_split == "val" else cfg.threshold_on
+    return {"frame": cfg.frame, "box_threshold_on": picked, "scored_split": cfg.eval_split}
+
+
+def _summary(cfg: RunConfig, scores: dict[str, SplitScores | None]) -> dict:
+    """The reported metrics: test's, GT-known at the threshold picked on val; for a
+    tuning trial (``eval_split`` val), val's, the threshold picked on val itself."""
+    if cfg.eval_split != "val":
+        return summarize(scores["val"], scores["test"], cfg.threshold_on)
+    out = summarize(None, scores["test"], "test")
+    if out["threshold"] is not None:
+        out["threshold"]["picked_on"] = "val"
+    return out
+
+
 def evaluate_splits(p: Plan, prep: Prepared, keep: PerImage) -> dict[str, SplitScores | None]:
-    """Every metric on val (when there is one) and test; ``keep`` gets test's images."""
+    """Every metric on val (when there is one) and test; ``keep`` gets test's images.
+    A tuning trial scores val alone, in test's place: test is never scored."""
     cfg, splits = p.cfg, prep.splits
     scores: dict[str, SplitScores | None] = {"val": None}
-    for name in ("val", "test") if splits.val is not None else ("test",):
+    roles = [("val", "val"), ("test", "test")] if splits.val is not None else [("test", "test")]
+    if cfg.eval_split == "val":
+        roles = [("val", "test")]
+    for name, role in roles:
         split = splits.split(name)
-        trivial = trivial_boxes(splits) if name == "test" else None
+        trivial = trivial_boxes(splits) if role == "test" else None
         pixels = len(split) * math.prod(splits.image_size)
-        scores[name] = evaluate_split(
+        scores[role] = evaluate_split(
             p.method,
             prep.model,
             make_loader(split, cfg, False, cfg.seed),
             prep.device,
             splits,
-            SplitScores.for_split(split, name == "test", trivial),
+            SplitScores.for_split(split, role == "test", trivial),
             f"eval {name}",
-            keep if name == "test" else None,
+            keep if role == "test" else None,
             scoring_workers(cfg.eval_workers, cfg.workers, pixels),
         )
     return scores
