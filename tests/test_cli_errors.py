@@ -1,9 +1,12 @@
 """Bad input: one line naming what is wrong, exit 2, no traceback, nothing written."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
-from wsolbench.cli import main
+from wsolbench.cli import COMMANDS, main
 
 
 @pytest.fixture
@@ -83,3 +86,25 @@ def test_real_process_prints_one_line(cli_process, tmp_path):
     assert code == 2 and out == ""
     assert err == "wsolbench: error: lambda: must be in (0.0, 1.0), got 2.0\n"
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_help_prints(capsys, command):
+    argv = ["--help"] if command is None else [command, "--help"]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: wsolbench")
+
+
+def test_help_answers_without_importing_torch():
+    probe = (
+        "import sys, contextlib, io\n"
+        "from wsolbench.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])\n"
+        "print(sorted(m for m in ('torch', 'pandas', 'timm') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -28,7 +28,7 @@ HELP = {
     "sweep": "a grid of runs as a SLURM job array, local processes or in-process",
     "report": "table of every run, a paper table or figure, or fig5/fig6 of runs",
     "tune": "equal-budget random search on val, the choice run on test over seeds",
-    "compare": "two methods' difference with a 95% paired bootstrap interval over test images",
+    "compare": "two methods' difference with a 95%% paired bootstrap interval over test images",
 }
 RESULTS_HELP = "results store folder (default ./results)"
 
