@@ -47,7 +47,12 @@ def test_per_image_results_are_stored_compactly(store):
     assert ((per["pred"] == per["labels"]).mean() * 100) == pytest.approx(
         rec["metrics"]["top1_cls"]
     )
-    assert (run_dir / "per_image.npz").stat().st_size < 200_000
+    # What compare resamples: exact hit bits for both rules and pixel histograms.
+    assert per["box_hit"].shape == (600, 100) and per["maxbox_hits"].shape == (600, 3, 100)
+    assert per["pixel_hist"].shape == (600, 2, 102) and per["pixel_hist"].dtype == np.uint16
+    assert 100 * per["box_hit"][:, k].mean() == pytest.approx(rec["metrics"]["gt_known_loc"])
+    # About 350 bytes an image here, 80 of them the pixel histograms (masks only).
+    assert (run_dir / "per_image.npz").stat().st_size < 250_000
 
 
 @pytest.mark.parametrize("pick", ["worst", "best"])

@@ -69,8 +69,13 @@ class PerImage:
             "maps": self.maps if self.maps is not None else np.zeros((0, 0, 0), np.float16),
         }
         for key, array in self.arrays.items():
-            # Bits packed along the last axis (thresholds): 100 per image in 13 bytes.
-            arrays[key] = np.packbits(array, axis=-1) if array.dtype == bool else array
+            # Bits packed along the last axis (thresholds): 100 per image in 13 bytes;
+            # histograms in 16 bits where they fit (a 224 x 224 map has 50,176 pixels).
+            if array.dtype == bool:
+                array = np.packbits(array, axis=-1)
+            elif array.dtype == np.uint32 and array.max(initial=0) <= np.iinfo(np.uint16).max:
+                array = array.astype(np.uint16)
+            arrays[key] = array
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         atomic_write(path, lambda f: f.write(buf.getvalue()))
