@@ -24,7 +24,7 @@ from __future__ import annotations
 from torch import nn
 from wsolbench.methods.sat import SAT, SATNet
 
-from wsolbench.core.config import RunConfig
+from wsolbench.core.config import Option, RunConfig
 from wsolbench.core.registry import register_method
 
 
@@ -33,7 +33,7 @@ class AttentionMap(SAT):
     description = "SAT Table 5 baseline: class-token attention (sigmoid) as the map, SAT losses"
     paper = "Wu et al., ICCV 2023, Table 5 (attention-map baseline)"
     class_aware = False
-    options = {**SAT.options, "gate": True}
+    options = {**SAT.options, "gate": Option(True, "sigmoid-gated read-out (--no-gate: pure)")}
     checkpoint_keys = {}
 
     def build(self, cfg: RunConfig, num_classes: int) -> nn.Module:

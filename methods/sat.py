@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from wsolbench.core.config import RunConfig
+from wsolbench.core.config import Option, RunConfig
 from wsolbench.core.errors import UserError
 from wsolbench.core.registry import register_method
 from wsolbench.core.space import uniform
@@ -97,11 +97,11 @@ class SAT(Method):
     # The area target and the spatial losses' warm-up (shares of the run).
     search_space = {"lambda": uniform(0.05, 0.5), "loss_delay": uniform(0.0, 0.8)}
     options = {
-        "area_loss": True,
-        "norm_loss": True,
-        "gaussian": True,
-        "sat_blocks": 3,
-        "fused": True,
+        "area_loss": Option(True, "the batch-area loss |mean map - lambda| (Eq. 7)"),
+        "norm_loss": Option(True, "the normalization loss mean(M (1 - M)) (Eq. 8)"),
+        "gaussian": Option(True, "the 3x3 Gaussian filter inside the normalization loss"),
+        "sat_blocks": Option(3, "last blocks gated by the spatial token", low=1, high=12),
+        "fused": Option(True, "fused attention kernel (equal to the step-by-step form)"),
     }
 
     def unused_settings(self, cfg: RunConfig) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from wsolbench.core.config import RunConfig
+from wsolbench.core.config import Option, RunConfig
 from wsolbench.core.registry import register_method
 from wsolbench.models.attention import block_forward
 from wsolbench.models.losses import cross_entropy_only, spatial_losses, unused_by_spatial_losses
@@ -47,7 +47,7 @@ class TSCAM(Method):
     description = "TS-CAM (ICCV 2021): summed class-token attention x class maps"
     paper = "Gao et al., TS-CAM, ICCV 2021"
     class_aware = True
-    options = {"spatial_losses": False}
+    options = {"spatial_losses": Option(False, "add SAT's area and normalization losses")}
 
     def unused_settings(self, cfg: RunConfig) -> tuple[str, ...]:
         return unused_by_spatial_losses(cfg, on=cfg.options["spatial_losses"])

@@ -10,7 +10,7 @@ from typing import Any
 
 from wsolbench.bench import BENCHMARK_NAMES
 from wsolbench.cluster import EXECUTORS
-from wsolbench.core.config import FIELDS, FRAMES
+from wsolbench.core.config import FIELDS, FRAMES, as_option
 from wsolbench.core.errors import UserError
 from wsolbench.core.registry import METHODS
 from wsolbench.reporting import FORMATS, PICKS, RUN_FIGURES
@@ -52,18 +52,23 @@ def run_flag_keys() -> list[str]:
     return [k for k, f in FIELDS.items() if f.flag is not None]
 
 
-def _method_option_flags(p: argparse.ArgumentParser) -> None:
-    """Every registered method's options as flags, one per name: ``--x / --no-x`` for
-    switches (so a name shared by methods with different defaults works for each),
-    ``--x VALUE`` otherwise. Unset flags leave each method's own default."""
+def _method_option_flags(p: argparse.ArgumentParser, method: str | None) -> None:
+    """The options of ``method`` (of every registered method when None or unknown)
+    as flags, one per name: ``--x / --no-x`` for switches (so a name shared by methods
+    with different defaults works for each), ``--x VALUE`` otherwise. Unset flags leave
+    each method's own default."""
+    names = [method] if method in METHODS.names() else METHODS.names()
     owners: dict[str, list[str]] = {}
     kinds: dict[str, Any] = {}
-    for name in METHODS.names():
-        for key, default in METHODS.get(name).options.items():
-            owners.setdefault(key, []).append(f"{name}: {default}")
-            kinds.setdefault(key, type(default))
+    for name in names:
+        for key, declared in METHODS.get(name).options.items():
+            option = as_option(declared)
+            text = option.describe() if len(names) == 1 else f"{name}: {option.default}"
+            owners.setdefault(key, []).append(text)
+            kinds.setdefault(key, type(option.default))
     for key, who in owners.items():
-        flag, text = key.replace("_", "-"), f"{key} (default {'; '.join(who)})"
+        flag = key.replace("_", "-")
+        text = who[0] if len(names) == 1 else f"{key} (default {'; '.join(who)})"
         if kinds[key] is bool:
             kind = {"action": argparse.BooleanOptionalAction}
         else:
@@ -71,7 +76,7 @@ def _method_option_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{flag}", dest=f"opt:{key}", default=None, help=text, **kind)
 
 
-def _run(p: argparse.ArgumentParser, checkpoint: bool = False) -> None:
+def _run(p: argparse.ArgumentParser, checkpoint: bool = False, method: str | None = None) -> None:
     p.add_argument("method", nargs="?", help=FIELDS["method"].help)
     for key in run_flag_keys():
         field_flag(p, key)
@@ -80,7 +85,9 @@ def _run(p: argparse.ArgumentParser, checkpoint: bool = False) -> None:
     p.add_argument("--config", help="YAML file with the same keys (flags override it)")
     p.add_argument("--results", help=RESULTS_HELP)
     p.add_argument("--force", action="store_true", help="re-run and replace a finished run")
-    _method_option_flags(p)
+    if method in METHODS.names():
+        p.description = f"{method}: {METHODS.get(method).description}"
+    _method_option_flags(p, method)
 
 
 def _export_maps(p: argparse.ArgumentParser) -> None:
@@ -225,7 +232,7 @@ def _compare(p: argparse.ArgumentParser) -> None:
 
 FLAGS = {
     "run": _run,
-    "evaluate": lambda p: _run(p, checkpoint=True),
+    "evaluate": lambda p, method=None: _run(p, True, method),
     "export-maps": _export_maps,
     "evaluate-maps": _evaluate_maps,
     "list": lambda p: None,
@@ -240,17 +247,20 @@ FLAGS = {
 }
 
 
-def build_parser(command: str | None = None) -> Parser:
-    """Every command, with the flags of ``command`` only (None: no command's)."""
+def build_parser(command: str | None = None, method: str | None = None) -> Parser:
+    """Every command, with the flags of ``command`` only (None: no command's); for
+    ``run`` / ``evaluate`` of a known ``method``, that method's options only."""
     parser = Parser(prog="wsolbench", description="Fair WSOL benchmarking.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, add_flags in FLAGS.items():
         p = sub.add_parser(name, help=HELP[name])
         if command == name:
-            add_flags(p)
+            add_flags(p, method=method) if name in ("run", "evaluate") else add_flags(p)
     return parser
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    command = next((a for a in argv if not a.startswith("-")), None)
-    return build_parser(command).parse_args(argv)
+    words = [a for a in argv if not a.startswith("-")]
+    command = words[0] if words else None
+    method = words[1] if command in ("run", "evaluate") and len(words) > 1 else None
+    return build_parser(command, method).parse_args(argv)

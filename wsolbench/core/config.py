@@ -355,18 +355,57 @@ def build_config(
     return RunConfig.from_dict(values)
 
 
+@dataclass(frozen=True)
+class Option:
+    """A method option: its default (whose type is the option's), what it does, and
+    for numbers the closed range it must lie in."""
+
+    default: Any
+    help: str = ""
+    low: float | None = None
+    high: float | None = None
+
+    def check(self, key: str, value: Any) -> Any:
+        if type(value) is not type(self.default) and not (
+            isinstance(self.default, float)
+            and isinstance(value, int)
+            and not isinstance(value, bool)
+        ):
+            kind = type(self.default).__name__
+            raise UserError(f"options: {key} must be of type {kind}, got {value!r}")
+        if (self.low is not None and value < self.low) or (
+            self.high is not None and value > self.high
+        ):
+            raise UserError(f"options: {key} must be in {self.range_text()}, got {value!r}")
+        return value
+
+    def range_text(self) -> str:
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        return f"[{low}, {high}]"
+
+    def describe(self) -> str:
+        """Help text with the default and the range, for ``run METHOD --help``."""
+        limits = (
+            f", in {self.range_text()}" if self.low is not None or self.high is not None else ""
+        )
+        return f"{self.help} (default {self.default}{limits})".strip()
+
+
+def as_option(declared: Any) -> Option:
+    """A declared option: an ``Option``, or a bare default (an older plugin's)."""
+    return declared if isinstance(declared, Option) else Option(declared)
+
+
+def option_defaults(declared: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: as_option(v).default for k, v in declared.items()}
+
+
 def resolve_options(given: Mapping[str, Any], declared: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(declared)
+    out = option_defaults(declared)
     for key, value in given.items():
         if key not in declared:
             known = ", ".join(declared) or "none"
             raise UserError(f"options: unknown option '{key}' for this method (known: {known})")
-        if type(value) is not type(declared[key]) and not (
-            isinstance(declared[key], float)
-            and isinstance(value, int)
-            and not isinstance(value, bool)
-        ):
-            kind = type(declared[key]).__name__
-            raise UserError(f"options: {key} must be of type {kind}, got {value!r}")
-        out[key] = value
+        out[key] = as_option(declared[key]).check(key, value)
     return out

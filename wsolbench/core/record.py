@@ -27,6 +27,7 @@ KIND_FIELDS = (
     "per_image",
     "maps",
     "notes",
+    "param_groups",
 )
 
 # field -> the JSON types it may hold (None is allowed for every optional field)
@@ -51,6 +52,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "per_image": (dict,),
     "maps": (dict,),
     "notes": (list,),
+    "param_groups": (list,),
     "wall_time_s": (int, float),
     "environment": (dict,),
     "finished": (str,),
@@ -82,6 +84,7 @@ class RunRecord:
     per_image: dict | None = None  # the per_image.npz beside the record
     maps: dict | None = None  # evaluate-maps: folder, sha256 per split, manifest
     notes: list | None = None
+    param_groups: list | None = None  # the optimizer's groups: size, lr, weight decay
     wall_time_s: float | None = None
     environment: dict | None = None  # package versions, git commit, device
     finished: str | None = None

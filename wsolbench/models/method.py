@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -11,6 +12,20 @@ from torch import nn
 from wsolbench.core.config import RunConfig
 from wsolbench.core.space import Dim
 from wsolbench.models.trunk import ModelOutput
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one training step is told: where it is in the run, the spatial losses'
+    warm-up weight, the device and the run's config."""
+
+    epoch: int  # from 0
+    index: int  # step within the epoch, from 0
+    steps: int  # steps per epoch
+    epochs: int
+    spatial_weight: float
+    device: torch.device
+    cfg: RunConfig
 
 
 class Method:
@@ -42,6 +57,22 @@ class Method:
     def build(self, cfg: RunConfig, num_classes: int) -> nn.Module:
         """Return the network; its forward maps images to a ModelOutput."""
         raise NotImplementedError
+
+    def train_step(
+        self, model: nn.Module, batch: dict, step: Step
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """One step's total loss and its named parts (logged per epoch). The default
+        is one forward pass and ``loss``; override it for input-level operations
+        (hiding patches, mixing images and labels) or several forward passes."""
+        out = model(batch["image"].to(step.device))
+        return self.loss(out, batch["label"].to(step.device), step.cfg, step.spatial_weight)
+
+    def param_groups(self, model: nn.Module, cfg: RunConfig) -> list[dict] | None:
+        """The optimizer's parameter groups: dicts with ``params`` and optionally
+        ``lr_scale`` (times the run's lr) and ``weight_decay``. None: the trainer's
+        (no decay on biases, norms, tokens and position embeddings). Frozen
+        parameters are left out of every group either way."""
+        return None
 
     def loss(
         self, out: ModelOutput, labels: torch.Tensor, cfg: RunConfig, spatial_weight: float

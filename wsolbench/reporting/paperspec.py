@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from wsolbench import PROTOCOL_VERSION
-from wsolbench.core.config import check_value, identity_of, read_yaml
+from wsolbench.core.config import check_value, identity_of, option_defaults, read_yaml
 from wsolbench.core.errors import UserError
 from wsolbench.core.paths import PACKAGE_DIR
 from wsolbench.core.record import RunRecord
@@ -195,7 +195,7 @@ def run_command(given: dict[str, Any]) -> str:
         if key in ("method", "options"):
             continue
         parts += [f"--{key.replace('_', '-')}", str(value)]
-    declared = METHODS.get(given["method"]).options
+    declared = option_defaults(METHODS.get(given["method"]).options)
     for key, value in (given.get("options") or {}).items():
         flag = key.replace("_", "-")
         if isinstance(value, bool):

@@ -31,7 +31,7 @@ from wsolbench.evaluation.scores import SplitScores
 from wsolbench.train.checkpoints import load_checkpoint
 from wsolbench.train.freeze import apply_freeze
 from wsolbench.train.plan import Plan
-from wsolbench.train.trainer import train
+from wsolbench.train.trainer import build_groups, describe_groups, train
 from wsolbench.train.weights import load_weights
 
 
@@ -145,10 +145,11 @@ def _train_and_evaluate(
 ) -> RunRecord:
     """Train (unless evaluating a checkpoint), score val and test, save the model and
     the per-image results; returns the record, not yet written."""
-    cfg, history = p.cfg, []
+    cfg, history, groups = p.cfg, [], None
     if cfg.checkpoint:  # evaluate only
         prep.model.to(prep.device)
     else:
+        groups = describe_groups(build_groups(p.method, prep.model, cfg), cfg)
         loader = make_loader(prep.train_set, cfg, True, cfg.seed)
         history = train(p.method, prep.model, cfg, loader, prep.device, run_dir / "checkpoint.pt")
     timing["train_s"] = round(time.perf_counter() - t0 - timing["data_s"], 2)
@@ -172,6 +173,7 @@ def _train_and_evaluate(
         data=_data_facts(prep.splits, prep.train_set, prep.kshot_ids),
         pretrained=prep.pretrained,
         history=history,
+        param_groups=groups,
         resumed_from_epoch=resumed_from,
         timing=timing,
         per_image=per_image,

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from wsolbench.core.config import RunConfig
 from wsolbench.core.progress import Phase
 from wsolbench.core.store import save_torch
-from wsolbench.models.method import Method
+from wsolbench.models.method import Method, Step
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -66,7 +66,7 @@ def train(
     if warning:
         print(warning, file=sys.stderr)
     model.to(device)
-    opt, sched = optimizer(model, cfg, cfg.epochs * len(loader))
+    opt, sched = optimizer(build_groups(method, model, cfg), cfg, cfg.epochs * len(loader))
     history, start = resume(checkpoint, model, opt, sched)
     for epoch in range(start, cfg.epochs):
         if loader.generator is not None:  # shuffling independent of resume
@@ -86,10 +86,36 @@ def train(
     return history
 
 
-def optimizer(model: nn.Module, cfg: RunConfig, total: int) -> tuple[Any, Any]:
-    """AdamW over the trainable parameters, and the learning-rate schedule. The SAT
-    authors build a cosine schedule but never step it: their rate is constant."""
-    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+def build_groups(method: Method, model: nn.Module, cfg: RunConfig) -> list[dict]:
+    """The method's parameter groups (or the default ones), trainable parameters
+    only, each with its own learning rate: the run's times its ``lr_scale``."""
+    groups = method.param_groups(model, cfg) or param_groups(model, cfg.weight_decay)
+    out = []
+    for g in groups:
+        params = [p for p in g["params"] if p.requires_grad]
+        if params:
+            extra = {k: v for k, v in g.items() if k not in ("params", "lr_scale")}
+            out.append({**extra, "params": params, "lr": cfg.lr * g.get("lr_scale", 1.0)})
+    return out
+
+
+def describe_groups(groups: list[dict], cfg: RunConfig) -> list[dict]:
+    """What the record says of each group: its size, learning rate and decay."""
+    return [
+        {
+            "tensors": len(g["params"]),
+            "parameters": sum(p.numel() for p in g["params"]),
+            "lr": g["lr"],
+            "weight_decay": g.get("weight_decay", cfg.weight_decay),
+        }
+        for g in groups
+    ]
+
+
+def optimizer(groups: list[dict], cfg: RunConfig, total: int) -> tuple[Any, Any]:
+    """AdamW over the groups, and the learning-rate schedule. The SAT authors build a
+    cosine schedule but never step it: their rate is constant."""
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def lr_factor(step: int) -> float:
         return 0.5 * (1 + math.cos(math.pi * step / total)) if cfg.schedule == "cosine" else 1.0
@@ -127,8 +153,9 @@ def train_epoch(
     delay, ramp = cfg.loss_delay or 0.0, cfg.loss_ramp or 0.0
     for i, batch in enumerate(phase):
         w = spatial_weight((epoch + i / steps) / cfg.epochs, delay, ramp)
-        out = model(batch["image"].to(device))
-        loss, parts = method.loss(out, batch["label"].to(device), cfg, w)
+        loss, parts = method.train_step(
+            model, batch, Step(epoch, i, steps, cfg.epochs, w, device, cfg)
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
