@@ -121,7 +121,7 @@ def test_classification_top1_top5():
     logits = np.array([[9, 1, 2, 3, 4, 5, 6], [0, 1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1, 0]], float)
     batch = MapBatch(np.zeros((3, 2, 2)), [], scores=logits, labels=np.array([0, 1, 6]))
     assert acc.update(batch) is None
-    c1, c5 = batch.correct()
+    c1, c5 = batch.correct
     assert c1.tolist() == [True, False, False]  # image 3's top class is 0
     assert c5.tolist() == [True, False, False]  # label 1 ranks 6th in image 2; 6 ranks 7th in 3
     assert acc.compute() == pytest.approx({"top1_cls": 100 / 3, "top5_cls": 100 / 3})

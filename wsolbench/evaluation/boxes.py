@@ -34,6 +34,11 @@ def normalize_benchmark(m: np.ndarray) -> np.ndarray:
     return (m - lo) / (hi - lo)
 
 
+def threshold_index(box_threshold: float) -> int:
+    """The index in THRESHOLDS of a record's box threshold (stored as a float)."""
+    return int(np.argmin(np.abs(THRESHOLDS - box_threshold)))
+
+
 def box_area(boxes: np.ndarray) -> np.ndarray:
     """Areas (+1 convention) of (n, 4) boxes."""
     return box_sizes_of(boxes).prod(axis=-1)

@@ -6,6 +6,7 @@ Memory does not grow with the number of images."""
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +33,10 @@ class MapBatch:
     def __len__(self) -> int:
         return len(self.maps)
 
+    @functools.cached_property
     def correct(self) -> tuple[np.ndarray, np.ndarray]:
-        """Top-1 and top-5 correctness per image (all False when not classified)."""
+        """Top-1 and top-5 correctness per image (all False when not classified);
+        worked out once per batch, for every accumulator that reads it."""
         if self.scores is None:
             no = np.zeros(len(self), bool)
             return no, no
@@ -99,7 +102,7 @@ class Classification(Accumulator):
     def update(self, batch: MapBatch) -> None:
         if batch.scores is None:
             return
-        c1, c5 = batch.correct()
+        c1, c5 = batch.correct
         self.state["n"] += len(batch)
         self.state["top1"] += c1.sum()
         self.state["top5"] += c5.sum()
@@ -125,7 +128,7 @@ class BoxAccuracy(Accumulator):
 
     def update(self, batch: MapBatch) -> np.ndarray:
         """Returns each image's best IoU per threshold, (B, thresholds)."""
-        c1, c5 = batch.correct()
+        c1, c5 = batch.correct
         best = np.zeros((len(batch), len(self.thresholds)))
         for i, gt in enumerate(batch.boxes):
             boxes = largest_component_boxes(normalize_authors(batch.maps[i]), self.thresholds)
@@ -171,7 +174,7 @@ class MaxBoxAccV2(Accumulator):
         return hits
 
     def compute(self) -> dict[str, float]:
-        acc = 100 * self.state["hits"].max(axis=1) / max(float(self.state["n"]), 1.0)
+        acc = level_accuracies(self.state["hits"], max(float(self.state["n"]), 1.0))
         out = {
             f"maxboxacc_iou{int(d * 100)}": float(a) for d, a in zip(IOU_LEVELS, acc, strict=True)
         }
@@ -204,18 +207,8 @@ class PixelAP(Accumulator):
         return hist
 
     def compute(self) -> dict[str, float]:
-        # From the top bin down: tp[i] = object pixels scoring >= the i-th highest
-        # edge, fp likewise for background pixels; tp[0] = fp[0] = 0.
-        tp = np.cumsum(self.state["fg"][::-1])
-        fp = np.cumsum(self.state["bg"][::-1])
-        total_fg = max(self.state["fg"].sum(), 1.0)
-        # Precision where nothing is predicted is left out of the sum, as the benchmark
-        # does; its recall step is 0 there anyway.
-        precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0)
-        recall = tp / total_fg
-        pxap = float((precision[1:] * np.diff(recall)).sum())
-        piou = float((tp / (total_fg + fp)).max())
-        return {"pxap": 100 * pxap, "piou": 100 * piou}
+        pxap, piou = pxap_and_piou(self.state["fg"], self.state["bg"])
+        return {"pxap": float(pxap), "piou": float(piou)}
 
 
 class Polarity(Accumulator):
@@ -244,3 +237,26 @@ def _object_and_background(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Object pixels (1) and background pixels (anything but object and IGNORE)."""
     obj = masks == 1
     return obj, ~obj & (masks != IGNORE)
+
+
+def level_accuracies(hits: np.ndarray, n: float | np.ndarray) -> np.ndarray:
+    """MaxBoxAcc per IoU level in %: hit counts (..., levels, thresholds) at their best
+    threshold over ``n`` images (``n`` broadcast against the leading axes)."""
+    return 100 * hits.max(axis=-1) / n
+
+
+def pxap_and_piou(fg: np.ndarray, bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PxAP and pIoU in % from object / background histograms over the bins (the last
+    axis, lowest bin first; any leading axes are kept, e.g. bootstrap draws)."""
+    # From the top bin down: tp[i] = object pixels scoring >= the i-th highest edge,
+    # fp likewise for background pixels; tp[0] = fp[0] = 0.
+    tp = np.cumsum(fg[..., ::-1], axis=-1)
+    fp = np.cumsum(bg[..., ::-1], axis=-1)
+    total_fg = np.maximum(fg.sum(axis=-1, keepdims=True), 1.0)
+    # Precision where nothing is predicted is left out of the sum, as the benchmark
+    # does; its recall step is 0 there anyway.
+    precision = np.divide(tp, tp + fp, out=np.zeros(tp.shape), where=(tp + fp) > 0)
+    recall = tp / total_fg
+    pxap = (precision[..., 1:] * np.diff(recall, axis=-1)).sum(axis=-1)
+    piou = (tp / (total_fg + fp)).max(axis=-1)
+    return 100 * pxap, 100 * piou

@@ -17,7 +17,8 @@ import numpy as np
 from wsolbench.core.errors import UserError
 from wsolbench.core.record import RunRecord
 from wsolbench.core.store import Store
-from wsolbench.evaluation.boxes import THRESHOLDS
+from wsolbench.evaluation.boxes import threshold_index
+from wsolbench.evaluation.metrics import IOU_LEVELS, level_accuracies, pxap_and_piou
 from wsolbench.evaluation.perimage import load
 
 DRAWS = 2000
@@ -38,7 +39,7 @@ class Side:
 def image_values(record: RunRecord, arrays: dict[str, np.ndarray], metric: str) -> np.ndarray:
     """(images, k) per-image counts whose sum over images gives ``metric``."""
     if metric == "gt_known_loc":
-        k = int(np.argmin(np.abs(THRESHOLDS - record.threshold["box"])))
+        k = threshold_index(record.threshold["box"])
         return arrays["box_hit"][:, k : k + 1].astype(np.float64)
     if metric == "maxboxaccv2":
         return arrays["maxbox_hits"].reshape(len(arrays["maxbox_hits"]), -1).astype(np.float64)
@@ -51,20 +52,10 @@ def metric_from_sums(metric: str, sums: np.ndarray, weight: np.ndarray) -> np.nd
     if metric == "gt_known_loc":
         return 100 * sums[:, 0] / weight
     if metric == "maxboxaccv2":
-        hits = sums.reshape(len(sums), 3, -1)  # IoU 0.3 / 0.5 / 0.7 x thresholds
-        return 100 * (hits.max(axis=2) / weight[:, None]).mean(axis=1)
-    return pxap_from_histograms(sums.reshape(len(sums), 2, -1))
-
-
-def pxap_from_histograms(hist: np.ndarray) -> np.ndarray:
-    """PxAP per row of (rows, 2, bins) object / background histograms (PixelAP's rule:
-    from the top bin down, precision[1:] times the recall steps)."""
-    tp = np.cumsum(hist[:, 0, ::-1], axis=1)
-    fp = np.cumsum(hist[:, 1, ::-1], axis=1)
-    total = np.maximum(hist[:, 0].sum(axis=1, keepdims=True), 1.0)
-    precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0)
-    recall = tp / total
-    return 100 * (precision[:, 1:] * np.diff(recall, axis=1)).sum(axis=1)
+        hits = sums.reshape(len(sums), len(IOU_LEVELS), -1)  # levels x thresholds
+        return level_accuracies(hits, weight[:, None]).mean(axis=1)
+    hist = sums.reshape(len(sums), 2, -1)  # object, background
+    return pxap_and_piou(hist[:, 0], hist[:, 1])[0]
 
 
 def side_values(side: Side, metric: str, weights: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from wsolbench.core.record import RunRecord
+from wsolbench.reporting.tables import t_interval
 
 SETTINGS = ["method", "dataset", "kshot", "freeze", "lambda", "batch_size", "epochs", "seed"]
 METRICS = {
@@ -61,7 +62,6 @@ def seed_means(frame: pd.DataFrame, keys: list[str], ci: bool = False) -> pd.Dat
     """One row per ``keys`` group (every setting but the seed): each metric as
     "mean ± sd" over the group's seeds (sample sd), or with ``ci`` "mean [95%
     t-interval]"; one seed is marked "(1 seed)"; and the number of seeds."""
-    from wsolbench.reporting.tables import t_interval
 
     metrics = [label for label in METRICS.values() if label in frame]
     rows = []

@@ -20,7 +20,7 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from wsolbench.core.errors import UserError  # noqa: E402
 from wsolbench.core.record import RunRecord  # noqa: E402
 from wsolbench.core.store import Store, atomic_write  # noqa: E402
-from wsolbench.evaluation.boxes import THRESHOLDS, normalize_authors  # noqa: E402
+from wsolbench.evaluation.boxes import THRESHOLDS, normalize_authors, threshold_index  # noqa: E402
 from wsolbench.evaluation.componenttree import largest_component_boxes  # noqa: E402
 from wsolbench.evaluation.evaluate import frame_maps  # noqa: E402
 from wsolbench.evaluation.perimage import load  # noqa: E402
@@ -43,7 +43,7 @@ class StoredRun:
 
     def threshold_index(self) -> int | None:
         thr = self.record.threshold
-        return None if thr is None else int(np.argmin(np.abs(THRESHOLDS - thr["box"])))
+        return None if thr is None else threshold_index(thr["box"])
 
     def iou(self) -> np.ndarray | None:
         """Best IoU of every test image at the run's chosen box threshold."""
