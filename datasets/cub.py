@@ -26,6 +26,8 @@ HELD_OUT_PER_CLASS = 5
 # The SAT authors' CUB recipe on DeiT-S; the other real datasets start from it.
 RECIPE = {
     "backbone": "deit_small_patch16_224",
+    # The benchmark's CNN methods: ResNet-50 with torchvision's ImageNet weights.
+    "cnn_backbone": "resnet50.tv_in1k",
     "epochs": 30,
     "batch_size": 256,
     "lr": 1e-4,

@@ -175,6 +175,7 @@ class Synthetic(DatasetPlugin):
     description = "embedded 64x64 hue-coded objects on clutter, boxes and masks (default)"
     defaults = {
         "backbone": "wsolbench_vit_micro_patch8_64",
+        "cnn_backbone": "wsolbench_resnet_micro_64",  # for CAM, HaS, CutMix, ADL
         # Fine-tuning the shipped trunk (the paper's regime): 3 epochs, the spatial
         # losses in after 65 % of the run (README, "Pretrained regime"). From
         # scratch (--pretrained none) the recipe was 8 epochs, delay/ramp 0.25.

@@ -8,26 +8,48 @@ import re
 from conftest import REPO
 
 
-def test_guide_example_runs_from_an_installed_distribution(cli_process, tmp_path):
-    guide = (REPO / "docs" / "adding-a-method.md").read_text()
-    code = re.search(r"```python\n(.*?)```", guide, re.S).group(1)
-    site = tmp_path / "site"
-    (site / "guide_example").mkdir(parents=True)
-    (site / "guide_example" / "__init__.py").write_text(code)
-    dist = site / "guide_example-0.1.dist-info"
+def install(tmp_path, code: str, name: str) -> dict:
+    """``code`` as an installed distribution exposing it under the entry point group."""
+    site = tmp_path / f"site-{name}"
+    (site / f"guide_{name}").mkdir(parents=True)
+    (site / f"guide_{name}" / "__init__.py").write_text(code)
+    dist = site / f"guide_{name}-0.1.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: guide-example\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[wsolbench.methods]\npatchnorm = guide_example\n")
-    env = {"PYTHONPATH": str(site)}
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: guide-{name}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[wsolbench.methods]\n{name} = guide_{name}\n")
+    return {"PYTHONPATH": str(site)}
 
-    rc, out, err = cli_process("list", env=env)
-    assert rc == 0 and "patchnorm" in out and "norm of each final patch token" in out
+
+def guide_examples() -> list[str]:
+    guide = (REPO / "docs" / "adding-a-method.md").read_text()
+    return re.findall(r"```python\n(.*?)```", guide, re.S)
+
+
+def run_example(cli_process, tmp_path, name: str, *extra: str) -> tuple[dict, str]:
+    env = install(tmp_path, guide_examples()[["patchnorm", "mixcam"].index(name)], name)
+    rc, listing, err = cli_process("list", env=env)
+    assert rc == 0 and name in listing, err
     store = tmp_path / "store"
     rc, out, err = cli_process(
-        "run", "patchnorm", "--epochs", "1", "--kshot", "5", "--results", str(store), env=env
+        "run", name, "--epochs", "1", "--kshot", "5", *extra, "--results", str(store), env=env
     )
     assert rc == 0, err
-    (record,) = store.glob("patchnorm-synthetic-*/record.json")
-    rec = json.loads(record.read_text())
+    (record,) = store.glob(f"{name}-synthetic-*/record.json")
+    return json.loads(record.read_text()), listing
+
+
+def test_guide_example_runs_from_an_installed_distribution(cli_process, tmp_path):
+    rec, listing = run_example(cli_process, tmp_path, "patchnorm")
+    assert "norm of each final patch token" in listing
     assert rec["method"] == "patchnorm" and rec["class_aware"] is False
     assert len(rec["history"]) == 1 and 0 <= rec["metrics"]["gt_known_loc"] <= 100
+
+
+def test_guide_cnn_example_overrides_the_training_step(cli_process, tmp_path):
+    rec, _ = run_example(cli_process, tmp_path, "mixcam", "--alpha", "0.5")
+    assert rec["config"]["backbone"] == "wsolbench_resnet_micro_64"
+    assert rec["config"]["options"] == {"alpha": 0.5} and rec["class_aware"] is True
+    assert 0 < rec["history"][0]["lam"] < 1  # logged by its own training step
+    lrs = sorted(g["lr"] for g in rec["param_groups"])
+    assert lrs[1] == 10 * lrs[0]  # the classifier at 10x, as CAMBase sets it
+    assert 0 <= rec["metrics"]["maxboxaccv2"] <= 100

@@ -33,7 +33,7 @@ def deit_s(request):
 def test_presets_match_paper_rates(deit_s):
     classes, model = deit_s
     for preset, want in EXPECTED[classes].items():
-        got = apply_freeze(model, preset, 12)
+        got = apply_freeze(model, preset)
         assert round(got, 1) == want, (classes, preset, got)
         frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
         assert frozen == set(frozen_names(model, preset, 12))

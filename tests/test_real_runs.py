@@ -117,3 +117,19 @@ def test_export_then_evaluate_maps_gives_the_same_metrics(cli, data, tmp_path, f
     assert {"gt_known_loc", "maxboxaccv2", "maxboxacc_iou70", "pxap", "piou"} <= shared
     assert maps["metrics"] == {k: run["metrics"][k] for k in shared}
     assert maps["threshold"] == run["threshold"]
+
+
+def test_cnn_methods_run_on_the_miniature_cub(cli, data, tmp_path):
+    """The benchmark's CNN methods on their real-dataset default, ResNet-50 (from
+    scratch here: no hub weights on this machine)."""
+    for method in ("cam", "has", "cutmix", "adl"):
+        rc, _, err = cli(
+            "run", method, "--dataset", "cub", "--data-root", str(data), "--kshot", "1",
+            "--epochs", "1", "--batch-size", "4", "--pretrained", "none",
+        )  # fmt: skip
+        assert rc == 0, err
+        rec = record_of(tmp_path / "results", f"{method}-cub-")
+        assert rec["config"]["backbone"] == "resnet50.tv_in1k" and rec["class_aware"]
+        assert rec["config"]["drop_path"] is None and rec["frozen_percent"] == 0
+        for key in ("top1_cls", "gt_known_loc", "maxboxaccv2", "pxap"):
+            assert 0 <= rec["metrics"][key] <= 100

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY, copy_runs
+from conftest import CLASS_AWARE, METHOD_NAMES, TINY, copy_runs
+
+CNN_METHODS = ("adl", "cam", "cutmix", "has")
 
 
 @pytest.fixture
@@ -168,16 +170,13 @@ def test_evaluate_with_weights_of_another_method(tiny_run, cli, tmp_path):
 
 
 def test_every_method_runs_and_reports_side_by_side(cli, tiny_runs):
-    store = str(next(iter(tiny_runs.values())).parent)  # all four, run by the CLI
+    store = str(next(iter(tiny_runs.values())).parent)  # every method, run by the CLI
     recs = [json.loads((d / "record.json").read_text()) for d in tiny_runs.values()]
-    assert sorted(r["method"] for r in recs) == ["attnmap", "cam", "sat", "tscam"]
-    assert {r["method"]: r["class_aware"] for r in recs} == {
-        "attnmap": False,
-        "cam": True,
-        "sat": False,
-        "tscam": True,
-    }
+    assert sorted(r["method"] for r in recs) == METHOD_NAMES
+    assert {r["method"]: r["class_aware"] for r in recs} == CLASS_AWARE
+    cnn = {r["method"]: r["config"]["backbone"] for r in recs if r["method"] in CNN_METHODS}
+    assert cnn == dict.fromkeys(CNN_METHODS, "wsolbench_resnet_micro_64")
     code, md, _ = cli("report", "--results", store)
     assert code == 0
     rows = [line for line in md.splitlines()[2:] if line.startswith("|")]
-    assert sorted(row.split("|")[2].strip() for row in rows) == ["attnmap", "cam", "sat", "tscam"]
+    assert sorted(row.split("|")[2].strip() for row in rows) == METHOD_NAMES

@@ -23,7 +23,7 @@ HELP = {
     "list": "list methods, datasets, freeze presets and run settings",
     "weights": "hub weights in the Hugging Face cache",
     "bench": "speed and memory benchmarks, side by side",
-    "pretrain": "pretrain the synthetic micro trunk (the shipped weights' recipe)",
+    "pretrain": "pretrain a synthetic micro trunk (the shipped weights' recipe)",
     "show": "test images with maps and boxes of one or more runs",
     "sweep": "a grid of runs as a SLURM job array, local processes or in-process",
     "report": "table of every run, a paper table or figure, or fig5/fig6 of runs",
@@ -149,6 +149,12 @@ def _bench(p: argparse.ArgumentParser) -> None:
 
 def _pretrain(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="pretrained", help="folder for weights + manifest")
+    p.add_argument(
+        "--backbone",
+        default="wsolbench_vit_micro_patch8_64",
+        help="which shipped micro trunk: wsolbench_vit_micro_patch8_64 (default) or "
+        "wsolbench_resnet_micro_64",
+    )
     p.add_argument("--epochs", type=int, help="default: the shipped weights' recipe")
     p.add_argument("--seed", type=int, help="default: the shipped weights' recipe")
     p.add_argument("--force", action="store_true", help="replace weights already there")

@@ -36,9 +36,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from wsolbench.train.pretrain import RECIPE, pretrain
+    from wsolbench.train.pretrain import RECIPES, pretrain
 
-    recipe = dict(RECIPE)
+    if args.backbone not in RECIPES:
+        raise UserError(
+            f"backbone: no pretraining recipe for '{args.backbone}' (known: {', '.join(RECIPES)})"
+        )
+    recipe = dict(RECIPES[args.backbone])
     for key in ("epochs", "seed"):
         value = getattr(args, key)
         if value is not None:
@@ -73,11 +77,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         (
             n,
             "class-aware" if METHODS.get(n).class_aware else "class-agnostic",
+            " or ".join(METHODS.get(n).backbones),
             METHODS.get(n).description,
         )
         for n in METHODS.names()
     ]
-    print(tabulate(methods, headers=["method", "maps", "description"], tablefmt="github"))
+    headers = ["method", "maps", "backbone (default first)", "description"]
+    print(tabulate(methods, headers=headers, tablefmt="github"))
     print()
     datasets = [(n, DATASETS.get(n).description) for n in DATASETS.names()]
     print(tabulate(datasets, headers=["dataset", "description"], tablefmt="github"))

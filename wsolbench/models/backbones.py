@@ -1,9 +1,11 @@
-"""Small ViT configurations registered with timm, so ``--backbone`` is always a timm name.
-Trained from scratch; there are no pretrained weights for them."""
+"""Small ViT and ResNet configurations registered with timm, so ``--backbone`` is
+always a timm name. timm has no weights for them; wsolbench ships its own
+(``wsolbench pretrain``)."""
 
 from __future__ import annotations
 
 from timm.models import register_model
+from timm.models.resnet import BasicBlock, ResNet
 from timm.models.vision_transformer import VisionTransformer
 
 
@@ -28,3 +30,15 @@ def wsolbench_vit_micro_patch16_224(pretrained: bool = False, **kwargs) -> Visio
     """The same small ViT at 224x224 with patch 16 (DeiT's 14x14 grid), for quick
     runs on real-image datasets."""
     return _micro("wsolbench_vit_micro_patch16_224", pretrained, 224, 16, kwargs)
+
+
+@register_model
+def wsolbench_resnet_micro_64(pretrained: bool = False, **kwargs) -> ResNet:
+    """1.2M-parameter ResNet for the 64x64 synthetic data: one basic block per stage,
+    widths 32-256, output stride 8 (an 8x8 feature map, the micro ViT's grid)."""
+    if pretrained:
+        raise RuntimeError("wsolbench_resnet_micro_64 has no pretrained weights")
+    for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
+        kwargs.pop(key, None)
+    args = dict(block=BasicBlock, layers=(1, 1, 1, 1), channels=(32, 64, 128, 256))
+    return ResNet(**{**args, "stem_width": 32, "output_stride": 8, **kwargs})

@@ -46,6 +46,9 @@ class Method:
     # ``wsolbench tune``'s space for this method's own hyperparameters (run settings
     # or option names -> ranges); the learning rate is searched for every method.
     search_space: ClassVar[dict[str, Dim]] = {}
+    # The backbone families the method takes, "vit" and/or "cnn"; the first is its
+    # default (the dataset's ``backbone`` or ``cnn_backbone``).
+    backbones: ClassVar[tuple[str, ...]] = ("vit",)
     # Names in published checkpoints -> this network's names (None: drop the tensor).
     checkpoint_keys: ClassVar[dict[str, str | None]] = {}
 

@@ -34,16 +34,21 @@ def minmax(maps: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return (maps - lo) / (hi - lo + eps)
 
 
-def create_vit(name: str, drop_path: float) -> VisionTransformer:
-    try:
-        vit = timm.create_model(name, pretrained=False, num_classes=0, drop_path_rate=drop_path)
-    except RuntimeError as e:
-        raise UserError(f"backbone '{name}': {e}") from None
+def check_vit(vit: nn.Module, name: str) -> VisionTransformer:
+    """``vit`` if it is a ViT this trunk can take apart; else a one-line error."""
     if not isinstance(vit, VisionTransformer) or not vit.has_class_token:
         raise UserError(f"backbone '{name}' must be a timm VisionTransformer with a class token")
     if vit.no_embed_class or vit.num_reg_tokens or vit.dynamic_img_size:
         raise UserError(f"backbone '{name}': register tokens and dynamic sizes are not supported")
     return vit
+
+
+def create_vit(name: str, drop_path: float) -> VisionTransformer:
+    try:
+        vit = timm.create_model(name, pretrained=False, num_classes=0, drop_path_rate=drop_path)
+    except RuntimeError as e:
+        raise UserError(f"backbone '{name}': {e}") from None
+    return check_vit(vit, name)
 
 
 class WSOLViT(nn.Module):
@@ -86,3 +91,14 @@ class WSOLViT(nn.Module):
 
     def no_weight_decay(self) -> set[str]:
         return {"cls_token", "pos_embed"}
+
+
+class ViTCAM(WSOLViT):
+    """CAM on a ViT: TS-CAM's conv head over the final patch tokens, no attention term."""
+
+    def forward(self, images: torch.Tensor) -> ModelOutput:
+        x = self.embed(images)
+        for block in self.blocks:
+            x = block(x)
+        class_maps = self.class_maps(self.norm(x)[:, 1:])
+        return ModelOutput(logits=class_maps.mean(dim=(2, 3)), maps=minmax(class_maps))

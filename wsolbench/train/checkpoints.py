@@ -47,6 +47,7 @@ def load_state(model: nn.Module, given: dict[str, torch.Tensor], source: str) ->
     embedding made for another patch grid is resampled to the model's with timm's own
     function. Returns what was (not) loaded, for the run record."""
     given = {k: v for k, v in given.items() if not k.startswith(CLASSIFIER_PREFIXES)}
+    given = _under_trunk(model, given)
     own = model.state_dict()
     resampled = _resample_pos_embed(model, given, own)
     take = {k: v for k, v in given.items() if k in own and own[k].shape == v.shape}
@@ -67,6 +68,15 @@ def load_state(model: nn.Module, given: dict[str, torch.Tensor], source: str) ->
         "mismatched": mismatched,
         "resampled": resampled,
     }
+
+
+def _under_trunk(model: nn.Module, given: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Backbone tensors under the network's names: a CNN network keeps timm's model
+    under ``trunk.`` (its ``trunk_prefix``); names already there stay as they are."""
+    prefix = getattr(model, "trunk_prefix", "")
+    if not prefix or any(k.startswith(prefix) for k in given):
+        return given
+    return {prefix + k: v for k, v in given.items()}
 
 
 def _resample_pos_embed(model: nn.Module, given: dict, own: dict) -> list[str]:

@@ -41,6 +41,11 @@ def _alternatives(indices: range) -> str:
 def frozen_names(model: nn.Module, preset: str, depth: int) -> list[str]:
     if preset not in PRESETS:
         raise UserError(f"unknown freeze preset '{preset}' (known: {', '.join(PRESETS)})")
+    if PRESETS[preset][1] and depth < 4:
+        raise UserError(
+            f"freeze: preset '{preset}' needs transformer blocks (4 or more) and the model "
+            f"has {depth}; only preset 'a' applies to a CNN"
+        )
     plain, last = _alternatives(range(depth - 3)), _alternatives(range(depth - 3, depth))
     patterns = [
         re.compile(p.replace("<plain>", plain).replace("<last>", last)) for p in PRESETS[preset][1]
@@ -48,9 +53,14 @@ def frozen_names(model: nn.Module, preset: str, depth: int) -> list[str]:
     return [n for n, _ in model.named_parameters() if any(p.match(n) for p in patterns)]
 
 
-def apply_freeze(model: nn.Module, preset: str, depth: int) -> float:
+def transformer_depth(model: nn.Module) -> int:
+    """How many transformer blocks the model says it has (0 for a CNN)."""
+    return int(getattr(model, "depth", 0))
+
+
+def apply_freeze(model: nn.Module, preset: str) -> float:
     """Freeze the preset's parameters; return the frozen percentage of all parameters."""
-    names = set(frozen_names(model, preset, depth))
+    names = set(frozen_names(model, preset, transformer_depth(model)))
     total = frozen = 0
     for name, p in model.named_parameters():
         p.requires_grad_(name not in names)

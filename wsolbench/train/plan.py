@@ -3,7 +3,6 @@ Every check that can fail on user input happens here, before anything is written
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,10 +10,12 @@ from wsolbench.core.config import RunConfig, build_config
 from wsolbench.core.errors import UserError
 from wsolbench.core.registry import DATASETS, METHODS
 from wsolbench.data.splits import DatasetPlugin, check_frame
+from wsolbench.models.cnn import backbone_family
 from wsolbench.models.method import Method
-from wsolbench.models.trunk import create_vit
 from wsolbench.train.freeze import PRESETS
 from wsolbench.train.weights import Weights, resolve
+
+FAMILY_NAMES = {"vit": "ViT (a timm VisionTransformer)", "cnn": "CNN"}
 
 
 @dataclass
@@ -29,16 +30,34 @@ def plan(given: dict[str, Any], cached_only: bool = False) -> Plan:
     """Check a run's settings and resolve its weights (``cached_only``: never download,
     as in a sweep task, whose weights the submitting machine resolved)."""
     method, dataset, cfg = configure(given)
-    check_backbone(cfg.backbone)  # a wrong name is named before weights are sought
     cfg = cfg.replace(data_sha256=dataset.fingerprint(cfg))
     weights, cfg = plan_weights(cfg, cached_only)
     return Plan(method, dataset, cfg, weights)
 
 
-@functools.lru_cache(maxsize=32)
-def check_backbone(name: str) -> None:
-    """Refuse a backbone timm does not know or that is no ViT with a class token."""
-    create_vit(name, 0.0)
+def check_backbone(method: Method, cfg: RunConfig) -> None:
+    """Refuse a backbone timm does not know, one of a family the method cannot take,
+    and a freeze preset of transformer blocks on a CNN."""
+    family = backbone_family(cfg.backbone)
+    if family not in method.backbones:
+        needs = " or ".join(FAMILY_NAMES[f] for f in method.backbones)
+        raise UserError(
+            f"backbone: {cfg.backbone} is a {FAMILY_NAMES[family]}; method {method.name} "
+            f"needs a {needs}"
+        )
+    if family == "cnn" and cfg.freeze != "a":
+        raise UserError(
+            f"freeze: preset '{cfg.freeze}' freezes transformer blocks and {cfg.backbone} "
+            "is a CNN; only preset 'a' (nothing frozen) applies"
+        )
+
+
+def dataset_defaults(method: Method, dataset: DatasetPlugin) -> dict[str, Any]:
+    """The dataset's defaults, with its CNN backbone for a method that defaults to one."""
+    defaults = dict(dataset.defaults)
+    if method.backbones[0] == "cnn":
+        defaults["backbone"] = defaults.get("cnn_backbone", "resnet50")
+    return defaults
 
 
 def configure(given: dict[str, Any]) -> tuple[Method, DatasetPlugin, RunConfig]:
@@ -49,9 +68,10 @@ def configure(given: dict[str, Any]) -> tuple[Method, DatasetPlugin, RunConfig]:
         raise UserError("no method given (see `wsolbench list`)")
     method = METHODS.get(given["method"])()
     dataset = DATASETS.get(given.get("dataset") or "synthetic")()
-    cfg = build_config(given, dataset.defaults, method.options)
+    cfg = build_config(given, dataset_defaults(method, dataset), method.options)
     if cfg["freeze"] not in PRESETS:
         raise UserError(f"freeze: unknown preset '{cfg['freeze']}' (known: {', '.join(PRESETS)})")
+    check_backbone(method, cfg)  # a wrong name is named before weights are sought
     cfg = check_frame(cfg, dataset)
     cfg = cfg.replace(**dict.fromkeys(method.unused_settings(cfg)))
     return method, dataset, cfg

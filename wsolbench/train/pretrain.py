@@ -1,9 +1,9 @@
-"""``wsolbench pretrain``: the synthetic micro-trunk's pretraining, reproducible.
+"""``wsolbench pretrain``: the synthetic micro-trunks' pretraining, reproducible.
 
 Every result in the SAT paper fine-tunes a backbone pretrained on a large, disjoint
 task. The embedded synthetic data mirrors that regime with a source task drawn by the
 synthetic plugin (``SourceTask``: shape kind x hue band, its own labels and seeds),
-learned by plain classification (class token -> linear head). The trunk (head
+learned by plain classification (class token or pooled features -> linear head). The trunk (head
 removed) is written as safetensors with a manifest saying how it was made; the copy
 in ``wsolbench/pretrained/`` is what ``--pretrained hub`` loads on synthetic.
 """
@@ -25,10 +25,12 @@ from wsolbench.core.digests import file_digest
 from wsolbench.core.environment import git_commit
 from wsolbench.core.errors import UserError
 from wsolbench.core.store import atomic_write, write_json
-from wsolbench.models import backbones  # noqa: F401  (registers the micro trunk with timm)
+from wsolbench.models import backbones  # noqa: F401  (registers the micro trunks with timm)
+from wsolbench.train.checkpoints import CLASSIFIER_PREFIXES
 from wsolbench.train.trainer import param_groups
 
-# The recipe measured for the shipped trunk (README, "Pretrained regime").
+# The recipe measured for the shipped trunks (README, "Pretrained regime"): the ViT's,
+# and the same for the micro ResNet of the CNN methods.
 RECIPE: dict[str, Any] = {
     "backbone": "wsolbench_vit_micro_patch8_64",
     "bands": 4,
@@ -41,6 +43,10 @@ RECIPE: dict[str, Any] = {
     "warmup_epochs": 1,
     "drop_path": 0.0,
     "seed": 0,
+}
+RECIPES: dict[str, dict[str, Any]] = {
+    RECIPE["backbone"]: RECIPE,
+    "wsolbench_resnet_micro_64": {**RECIPE, "backbone": "wsolbench_resnet_micro_64"},
 }
 
 
@@ -102,7 +108,7 @@ def trunk_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {
         k: v.detach().contiguous()
         for k, v in model.state_dict().items()
-        if not k.startswith("head.")
+        if not k.startswith(CLASSIFIER_PREFIXES)
     }
 
 

@@ -95,7 +95,7 @@ def prepare(p: Plan) -> Prepared:
     pretrained = load_weights(model, p.weights, cfg.backbone)
     if cfg.checkpoint:
         load_checkpoint(model, cfg.checkpoint, p.method.checkpoint_keys)
-    frozen = apply_freeze(model, cfg.freeze, len(model.blocks))
+    frozen = apply_freeze(model, cfg.freeze)
     _check_fit(p, splits, model)
     splits.test.tencrop = cfg.tencrop
     return Prepared(splits, train_set, kshot_ids, model, pretrained, frozen, device)

@@ -1,0 +1,105 @@
+"""A timm CNN as a WSOL trunk: its last feature map, global average pooling and a
+linear classifier, whose weights turn the feature map into class activation maps
+(CAM, Zhou et al. CVPR 2016), as the WSOL evaluation benchmark builds its CNNs.
+
+The benchmark's changes to the ImageNet architectures that this follows: the last
+ResNet stage keeps the resolution (stride 1: a 14x14 map at 224), and VGG16 loses its
+last max-pool and its fully connected layers. Its extra conv layer on VGG16 and its
+reworked InceptionV3 are not reproduced: timm's modules are used as they are, so timm's
+ImageNet weights load unchanged."""
+
+from __future__ import annotations
+
+import functools
+
+import timm
+import torch
+from timm.models.resnet import ResNet
+from timm.models.vgg import VGG
+from timm.models.vision_transformer import VisionTransformer
+from torch import nn
+
+from wsolbench.core.errors import UserError
+from wsolbench.models import backbones  # noqa: F401  (registers the micro ResNet with timm)
+from wsolbench.models.trunk import ModelOutput, check_vit, minmax
+
+
+def _keep_last_stage_resolution(net: ResNet) -> None:
+    for module in net.layer4[0].modules():
+        if isinstance(module, nn.Conv2d) and module.stride == (2, 2):
+            module.stride = (1, 1)
+
+
+def _drop_vgg_top(net: VGG) -> None:
+    if isinstance(net.features[-1], nn.MaxPool2d):
+        net.features[-1] = nn.Identity()
+    net.pre_logits = nn.Identity()  # fc6/fc7 as convs: unused by the feature map
+
+
+def create_cnn(name: str) -> nn.Module:
+    """timm's ``name`` without classifier or pooling, adapted as the benchmark does."""
+    try:
+        net = timm.create_model(name, pretrained=False, num_classes=0, global_pool="")
+    except (RuntimeError, TypeError) as e:
+        raise UserError(f"backbone '{name}': {e}") from None
+    if isinstance(net, ResNet):
+        _keep_last_stage_resolution(net)
+    elif isinstance(net, VGG):
+        _drop_vgg_top(net)
+    return net
+
+
+class WSOLCNN(nn.Module):
+    """CAM's network on a timm CNN. Module names are ``trunk.`` + timm's, so timm's
+    ImageNet weights load into the trunk (``trunk_prefix``)."""
+
+    trunk_prefix = "trunk."
+
+    def __init__(self, backbone: str, num_classes: int) -> None:
+        super().__init__()
+        self.trunk = create_cnn(backbone)
+        self.fc = nn.Linear(self.trunk.num_features, num_classes)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> the last feature map (B, C, h, w)."""
+        return self.trunk.forward_features(images)
+
+    def class_maps(self, features: torch.Tensor) -> torch.Tensor:
+        """Each class's classifier weights over the feature map: (B, classes, h, w),
+        the channel mean as the benchmark takes it (no bias; scale-free after min-max)."""
+        return torch.einsum("bchw,kc->bkhw", features, self.fc.weight) / features.shape[1]
+
+    def forward(self, images: torch.Tensor) -> ModelOutput:
+        features = self.features(images)
+        logits = self.fc(features.mean(dim=(2, 3)))
+        return ModelOutput(logits=logits, maps=minmax(self.class_maps(features)))
+
+
+def _is_cnn(net: nn.Module) -> bool:
+    """Does ``forward_features`` give a (B, C, h, w) map with the model's C channels?
+    Checked on the meta device: no memory, no arithmetic."""
+    try:
+        with torch.device("meta"):
+            out = net.forward_features(torch.empty(1, 3, 224, 224))
+    except Exception:  # any model that cannot take a 224x224 image is no trunk of ours
+        return False
+    return out.ndim == 4 and out.shape[1] == getattr(net, "num_features", -1)
+
+
+@functools.lru_cache(maxsize=64)
+def backbone_family(name: str) -> str:
+    """``vit`` or ``cnn`` for a timm model name; a one-line error for any other name."""
+    try:
+        with torch.device("meta"):
+            net = timm.create_model(name, pretrained=False, num_classes=0)
+    except (RuntimeError, TypeError) as e:
+        raise UserError(f"backbone '{name}': {e}") from None
+    if isinstance(net, VisionTransformer):
+        check_vit(net, name)
+        return "vit"
+    if not _is_cnn(net):
+        raise UserError(
+            f"backbone '{name}': neither a timm VisionTransformer with a class token nor a "
+            "CNN whose features are a (B, C, h, w) map"
+        )
+    return "cnn"
