@@ -27,7 +27,7 @@ def run_bad(capsys, store, *argv):
 @pytest.mark.parametrize(
     "argv, expect",
     [
-        (["nosuch"], "unknown method 'nosuch' (known: attnmap, cam, sat, tscam)"),
+        (["nosuch"], "unknown method 'nosuch' (known: adl, attnmap, cam, cutmix, has, sat, tscam)"),
         (["sat", "--dataset", "nosuch"], "unknown dataset 'nosuch' (known:"),
         (["sat", "--freeze", "z"], "freeze: unknown preset 'z' (known: a, b, c, d, e, e_proj)"),
         (["sat", "--lambda", "1.5"], "lambda: must be in (0.0, 1.0), got 1.5"),
@@ -36,7 +36,9 @@ def run_bad(capsys, store, *argv):
         (["sat", "--kshot", "two"], "kshot: must be an integer, got 'two'"),
         (["sat", "--schedule", "step"], "schedule: must be one of constant, cosine"),
         (["sat", "--backbone", "no_such_vit"], "backbone 'no_such_vit': Unknown model"),
-        (["sat", "--backbone", "resnet18"], "must be a timm VisionTransformer"),
+        (["sat", "--backbone", "resnet18"], "backbone: resnet18 is a CNN; method sat needs a ViT"),
+        (["has", "--drop-rate", "2"], "options: drop_rate must be in [0, 1], got 2.0"),
+        (["adl", "--at", "layer9.0"], "options: at: 'layer9.0': the trunk has no module 'layer9'"),
         (["sat", "--pretrained", "missing.pt"], "missing.pt: weights file not found"),
         (["sat", "--sat-blocks", "x"], "argument --sat-blocks: invalid int value: 'x'"),
         (["sat", "--loss-delay", "2"], "loss_delay: must be in [0.0, 1.0), got 2.0"),
