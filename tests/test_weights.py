@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 from wsolbench.core.registry import METHODS
 from wsolbench.train.checkpoints import load_pretrained
 from wsolbench.train.plan import plan
+from wsolbench.train.runner import prepare
 from wsolbench.train.weights import hub_file
 
 BACKBONE = "vit_tiny_patch16_224"  # DeiT-T's shape: 5.7M parameters, written here at random
@@ -23,16 +24,16 @@ REVISION = "0123456789abcdef0123456789abcdef01234567"
 TINY = ["--backbone", BACKBONE, "--epochs", "1", "--batch-size", "4"]
 
 
-def write_hub_cache(home, seed: int = 0):
+def write_hub_cache(home, seed: int = 0, backbone: str = BACKBONE, hub_repo: str = REPO):
     """huggingface_hub's own layout: models--timm--<name>.<tag>/snapshots/<rev>/ with
     refs/main naming the revision."""
-    repo = home / "hub" / ("models--" + REPO.replace("/", "--"))
+    repo = home / "hub" / ("models--" + hub_repo.replace("/", "--"))
     snap = repo / "snapshots" / REVISION
     snap.mkdir(parents=True)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(REVISION)
     torch.manual_seed(seed)
-    state = timm.create_model(BACKBONE, pretrained=False).state_dict()
+    state = timm.create_model(backbone, pretrained=False).state_dict()
     save_file({k: v.contiguous() for k, v in state.items()}, str(snap / "model.safetensors"))
     return snap / "model.safetensors", state
 
@@ -140,3 +141,20 @@ def test_hub_file_prefers_the_cache_without_a_request(tmp_path, monkeypatch):
     hub_file.cache_clear()
     assert hub_file(BACKBONE, cached_only=True) == (REPO, path)
     hub_file.cache_clear()
+
+
+def test_hub_weights_load_into_a_cnn_trunk(cub, empty_hub_cache):
+    """A CNN method on real data starts from the hub's weights for its timm CNN: every
+    trunk tensor of the cached file lands under ``trunk.``; only the classifier is new."""
+    path, state = write_hub_cache(empty_hub_cache, 1, "resnet18", "timm/resnet18.tv_in1k")
+    p = plan({"method": "cam", "dataset": "cub", "data_root": str(cub),
+              "backbone": "resnet18.tv_in1k"})  # fmt: skip
+    prep = prepare(p)
+    w = prep.pretrained
+    assert w["source"] == "hub" and w["repo"] == "timm/resnet18.tv_in1k"
+    assert w["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert w["loaded"] == len(state) - 2 and sorted(w["missing"]) == ["fc.bias", "fc.weight"]
+    own = prep.model.state_dict()
+    for name, tensor in state.items():
+        if not name.startswith("fc."):
+            assert torch.equal(own["trunk." + name], tensor), name
