@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 
-import timm
 import torch
 from timm.models.resnet import ResNet
 from timm.models.vgg import VGG
@@ -21,7 +20,7 @@ from torch import nn
 
 from wsolbench.core.errors import UserError
 from wsolbench.models import backbones  # noqa: F401  (registers the micro ResNet with timm)
-from wsolbench.models.trunk import ModelOutput, check_vit, minmax
+from wsolbench.models.trunk import ModelOutput, check_vit, minmax, timm_model
 
 
 def _keep_last_stage_resolution(net: ResNet) -> None:
@@ -38,10 +37,7 @@ def _drop_vgg_top(net: VGG) -> None:
 
 def create_cnn(name: str) -> nn.Module:
     """timm's ``name`` without classifier or pooling, adapted as the benchmark does."""
-    try:
-        net = timm.create_model(name, pretrained=False, num_classes=0, global_pool="")
-    except (RuntimeError, TypeError) as e:
-        raise UserError(f"backbone '{name}': {e}") from None
+    net = timm_model(name, num_classes=0, global_pool="")
     if isinstance(net, ResNet):
         _keep_last_stage_resolution(net)
     elif isinstance(net, VGG):
@@ -89,11 +85,8 @@ def _is_cnn(net: nn.Module) -> bool:
 @functools.lru_cache(maxsize=64)
 def backbone_family(name: str) -> str:
     """``vit`` or ``cnn`` for a timm model name; a one-line error for any other name."""
-    try:
-        with torch.device("meta"):
-            net = timm.create_model(name, pretrained=False, num_classes=0)
-    except (RuntimeError, TypeError) as e:
-        raise UserError(f"backbone '{name}': {e}") from None
+    with torch.device("meta"):
+        net = timm_model(name, num_classes=0)
     if isinstance(net, VisionTransformer):
         check_vit(net, name)
         return "vit"

@@ -34,6 +34,15 @@ def minmax(maps: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return (maps - lo) / (hi - lo + eps)
 
 
+def timm_model(name: str, **kwargs) -> nn.Module:
+    """``timm.create_model(name, pretrained=False, **kwargs)``; an unknown name or an
+    argument the model does not take is a one-line error naming the backbone."""
+    try:
+        return timm.create_model(name, pretrained=False, **kwargs)
+    except (RuntimeError, TypeError) as e:
+        raise UserError(f"backbone '{name}': {e}") from None
+
+
 def check_vit(vit: nn.Module, name: str) -> VisionTransformer:
     """``vit`` if it is a ViT this trunk can take apart; else a one-line error."""
     if not isinstance(vit, VisionTransformer) or not vit.has_class_token:
@@ -44,11 +53,7 @@ def check_vit(vit: nn.Module, name: str) -> VisionTransformer:
 
 
 def create_vit(name: str, drop_path: float) -> VisionTransformer:
-    try:
-        vit = timm.create_model(name, pretrained=False, num_classes=0, drop_path_rate=drop_path)
-    except RuntimeError as e:
-        raise UserError(f"backbone '{name}': {e}") from None
-    return check_vit(vit, name)
+    return check_vit(timm_model(name, num_classes=0, drop_path_rate=drop_path), name)
 
 
 class WSOLViT(nn.Module):

@@ -38,10 +38,15 @@ def _alternatives(indices: range) -> str:
     return "(" + "|".join(str(i) for i in indices) + ")"
 
 
+def freezes_blocks(preset: str) -> bool:
+    """Does the preset freeze parts of transformer blocks (all but ``a`` do)?"""
+    return bool(PRESETS[preset][1])
+
+
 def frozen_names(model: nn.Module, preset: str, depth: int) -> list[str]:
     if preset not in PRESETS:
         raise UserError(f"unknown freeze preset '{preset}' (known: {', '.join(PRESETS)})")
-    if PRESETS[preset][1] and depth < 4:
+    if freezes_blocks(preset) and depth < 4:
         raise UserError(
             f"freeze: preset '{preset}' needs transformer blocks (4 or more) and the model "
             f"has {depth}; only preset 'a' applies to a CNN"

@@ -12,7 +12,7 @@ from wsolbench.core.registry import DATASETS, METHODS
 from wsolbench.data.splits import DatasetPlugin, check_frame
 from wsolbench.models.cnn import backbone_family
 from wsolbench.models.method import Method
-from wsolbench.train.freeze import PRESETS
+from wsolbench.train.freeze import PRESETS, freezes_blocks
 from wsolbench.train.weights import Weights, resolve
 
 FAMILY_NAMES = {"vit": "ViT (a timm VisionTransformer)", "cnn": "CNN"}
@@ -45,7 +45,7 @@ def check_backbone(method: Method, cfg: RunConfig) -> None:
             f"backbone: {cfg.backbone} is a {FAMILY_NAMES[family]}; method {method.name} "
             f"needs a {needs}"
         )
-    if family == "cnn" and cfg.freeze != "a":
+    if family == "cnn" and freezes_blocks(cfg.freeze):
         raise UserError(
             f"freeze: preset '{cfg.freeze}' freezes transformer blocks and {cfg.backbone} "
             "is a CNN; only preset 'a' (nothing frozen) applies"

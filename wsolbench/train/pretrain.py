@@ -3,9 +3,9 @@
 Every result in the SAT paper fine-tunes a backbone pretrained on a large, disjoint
 task. The embedded synthetic data mirrors that regime with a source task drawn by the
 synthetic plugin (``SourceTask``: shape kind x hue band, its own labels and seeds),
-learned by plain classification (class token or pooled features -> linear head). The trunk (head
-removed) is written as safetensors with a manifest saying how it was made; the copy
-in ``wsolbench/pretrained/`` is what ``--pretrained hub`` loads on synthetic.
+learned by plain classification (class token or pooled features -> linear head). The
+trunk (head removed) is written as safetensors with a manifest saying how it was made;
+the copy in ``wsolbench/pretrained/`` is what ``--pretrained hub`` loads on synthetic.
 """
 
 from __future__ import annotations
