@@ -129,6 +129,8 @@ def test_adl_drop_mask_and_importance_map_follow_the_definition():
     feats = hand_features()
     # threshold 0.8 of the peak 4 is 3.2: only the 4 is dropped.
     assert drop_mask(feats.mean(1, keepdim=True), 0.8).tolist() == [[[[1.0, 1.0], [1.0, 0.0]]]]
+    # At 0.75 the cut is exactly 3: the benchmark keeps only what lies strictly below.
+    assert drop_mask(feats.mean(1, keepdim=True), 0.75).tolist() == [[[[1.0, 1.0], [0.0, 0.0]]]]
     layer = ADL(drop_rate=1.0, threshold=0.8).train()
     dropped = layer(feats)
     assert dropped[0, :, 1, 1].tolist() == [0.0, 0.0] and torch.equal(
