@@ -21,6 +21,7 @@ from wsolbench.data.imaging import (
     ten_crops,
     to_tensor,
     train_view,
+    tscam_boxes,
 )
 from wsolbench.data.splits import Splits, WSOLSplit
 
@@ -34,6 +35,8 @@ class FileSplit(WSOLSplit):
     evaluation views are in ``frame`` (see ``imaging.Frame``)."""
 
     frames = ("crop", "resize")
+    # TS-CAM's CUB loader truncates x, y, w, h to ints before scaling (``tscam_boxes``).
+    tscam_int_xywh = False
 
     def __init__(
         self,
@@ -96,7 +99,7 @@ class FileSplit(WSOLSplit):
         return len(self.items)
 
     def _frame(self, width: int, height: int) -> Frame:
-        return Frame(self.frame, width, height)
+        return Frame(self.frame, width, height, self.resize)
 
     def box_sizes(self) -> torch.Tensor:
         sizes = [self._frame(*it.size).boxes(box_array(it.boxes)) for it in self.items if it.boxes]
@@ -119,6 +122,9 @@ class FileSplit(WSOLSplit):
         out = {"boxes": torch.zeros(0, 4)}
         if it.boxes:
             out["boxes"] = torch.from_numpy(f.boxes(box_array(it.boxes)))
+            if self.box_rule == "tscam":
+                tb = tscam_boxes(box_array(it.boxes), f.width, f.height, self.tscam_int_xywh)
+                out["tscam_boxes"] = torch.from_numpy(tb)
         if self.has_masks:
             mask = self._mask(it, f) if it.masks else np.zeros((CROP, CROP), np.uint8)
             out["mask"] = torch.from_numpy(mask)
@@ -133,19 +139,19 @@ class FileSplit(WSOLSplit):
         return self._targets(it, (h, w))
 
     def display(self, i: int) -> np.ndarray:
-        img = read_image(self.image_root / self.items[i].image_id)
+        img = read_image(self.image_root / self.items[i].image_id, self.resize)
         return self._frame(img.shape[1], img.shape[0]).view(img)
 
     def __getitem__(self, i: int) -> dict:
         it = self.items[i]
-        img = read_image(self.image_root / it.image_id)
+        img = read_image(self.image_root / it.image_id, self.resize)
         out = {"label": it.label, "index": i}
         if self.train:
-            return {**out, "image": train_view(img), "boxes": torch.zeros(0, 4)}
+            return {**out, "image": train_view(img, how=self.resize), "boxes": torch.zeros(0, 4)}
         view = self._frame(img.shape[1], img.shape[0]).view(img)
         out.update(self._targets(it, img.shape), image=to_tensor(view))
         if self.tencrop:
-            out["crops"] = ten_crops(resize_square(img))
+            out["crops"] = ten_crops(resize_square(img, how=self.resize))
         return out
 
 

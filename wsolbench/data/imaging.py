@@ -3,8 +3,11 @@
 Train: resize to 256x256, random 224 crop, horizontal flip. Evaluation in one of two
 frames (see ``Frame``): the authors' resize 256x256 + centre 224 crop, or the WSOL
 benchmark's whole image resized to 224x224; boxes and masks follow the image.
-Decoding and resizing use OpenCV (libjpeg-turbo), which is several times faster
-than PIL for the same result (see ``wsolbench bench``)."""
+Two pipelines, the recipe's ``resize``: ``cv2`` decodes and resizes with OpenCV
+(bilinear, no antialiasing; several times faster, see ``wsolbench bench``); ``pil``
+decodes with PIL and resizes with PIL's bilinear filter, which antialiases when it
+shrinks: exactly what torchvision's ``Resize`` does to a PIL image in the SAT,
+TS-CAM and WSOL benchmark loaders. Masks are resized nearest either way."""
 
 from __future__ import annotations
 
@@ -23,12 +26,27 @@ MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
 STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
 
 
-def read_image(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB."""
+def read_image(path: Path, how: str = "cv2") -> np.ndarray:
+    """(H, W, 3) uint8 RGB, decoded by OpenCV or (``pil``) as the authors' loaders do,
+    ``Image.open(path).convert('RGB')``."""
+    if how == "pil":
+        try:
+            with Image.open(path) as im:
+                return np.asarray(im.convert("RGB"))
+        except (OSError, UnidentifiedImageError, ValueError):
+            raise UserError(f"{path}: cannot be read as an image") from None
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise UserError(f"{path}: cannot be read as an image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def resize_to(img: np.ndarray, size: int, how: str = "cv2") -> np.ndarray:
+    """``img`` resized to ``size`` x ``size``: OpenCV's bilinear, or PIL's (``pil``,
+    torchvision's ``Resize((size, size))`` on a PIL image)."""
+    if how == "pil":
+        return np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.BILINEAR))
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
 def read_mask(path: Path) -> np.ndarray:
@@ -59,6 +77,7 @@ class Frame:
     kind: str
     width: int
     height: int
+    resize: str = "cv2"  # how the image is resized (``resize_to``)
 
     def boxes(self, boxes: np.ndarray) -> np.ndarray:
         """(n, 4) original ``x0, y0, x1, y1`` -> this frame. crop: scale, shift by the
@@ -83,8 +102,26 @@ class Frame:
     def view(self, img: np.ndarray) -> np.ndarray:
         """The (224, 224, 3) evaluation view of a decoded image."""
         if self.kind == "resize":
-            return cv2.resize(img, (CROP, CROP), interpolation=cv2.INTER_LINEAR)
-        return centre_view(resize_square(img))
+            return resize_to(img, CROP, self.resize)
+        return centre_view(resize_square(img, how=self.resize))
+
+
+def tscam_boxes(boxes: np.ndarray, width: int, height: int, int_xywh: bool) -> np.ndarray:
+    """GT boxes ``x0, y0, x1, y1`` (original pixels) as TS-CAM's test loaders put them
+    in its 224x224 resize frame: ``int(max(x / W * 224, 0))`` for the left / top,
+    ``int(min(x1 / W * 224, 223))`` for the right / bottom, in that order of operations
+    (truncation decides at exact integers). ``int_xywh`` (its CUB loader): x, y, w, h
+    are first truncated to ints each (``int(float(v))``), so x1 = int(x) + int(w)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4).copy()
+    if int_xywh:
+        # Rounded first: w = x1 - x0 of floats read as "x y w h" is w up to an ulp.
+        w, h = np.trunc(np.round(b[:, 2] - b[:, 0], 6)), np.trunc(np.round(b[:, 3] - b[:, 1], 6))
+        b[:, :2] = np.trunc(b[:, :2])
+        b[:, 2], b[:, 3] = b[:, 0] + w, b[:, 1] + h
+    scaled = b / np.array([width, height] * 2, np.float64) * CROP
+    lo = np.trunc(np.maximum(scaled[:, :2], 0))
+    hi = np.trunc(np.minimum(scaled[:, 2:], CROP - 1))
+    return np.concatenate([lo, hi], axis=1).astype(np.float32)
 
 
 def centre_frame(width: int, height: int) -> Frame:
@@ -95,9 +132,11 @@ def boxes_to_frame(boxes: np.ndarray, f: Frame) -> np.ndarray:
     return f.boxes(boxes)
 
 
-def resize_square(img: np.ndarray, nearest: bool = False) -> np.ndarray:
-    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.resize(img, (RESIZE, RESIZE), interpolation=interp)
+def resize_square(img: np.ndarray, nearest: bool = False, how: str = "cv2") -> np.ndarray:
+    """To 256x256: nearest for label masks, else the pipeline's bilinear."""
+    if nearest:
+        return cv2.resize(img, (RESIZE, RESIZE), interpolation=cv2.INTER_NEAREST)
+    return resize_to(img, RESIZE, how)
 
 
 def crop(img: np.ndarray, x: int, y: int, size: int = CROP) -> np.ndarray:
@@ -119,9 +158,11 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(((img.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1).copy())
 
 
-def train_view(img: np.ndarray, gen: torch.Generator | None = None) -> torch.Tensor:
+def train_view(
+    img: np.ndarray, gen: torch.Generator | None = None, how: str = "cv2"
+) -> torch.Tensor:
     """Resize 256x256, random 224 crop, random horizontal flip."""
-    big = resize_square(img)
+    big = resize_square(img, how=how)
     x, y = torch.randint(0, RESIZE - CROP + 1, (2,), generator=gen).tolist()
     view = crop(big, x, y)
     if torch.rand((), generator=gen) < 0.5:

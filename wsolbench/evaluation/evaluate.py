@@ -86,7 +86,9 @@ def evaluate_split(
         then = None
         if keep is not None:
             then = _keeper(keep, batch["index"], cls_scores.argmax(axis=1), grids, gts, splits)
-        scorer.add(MapBatch(maps, gts, masks, cls_scores, batch["label"].numpy()), then)
+        tscam = [gt.numpy() for gt in batch["tscam_boxes"]] if "tscam_boxes" in batch else None
+        mb = MapBatch(maps, gts, masks, cls_scores, batch["label"].numpy(), grids, tscam)
+        scorer.add(mb, then)
     return scorer.close()
 
 
@@ -131,6 +133,15 @@ def summarize(val: SplitScores | None, test: SplitScores, threshold_on: str) -> 
         metrics.update(test.polarity.compute())
     if test.trivial is not None:
         metrics.update(test.trivial.compute())
+    if test.tscam is not None:
+        # TS-CAM's rule gives the headline Loc metrics; the SAT rule's stay, renamed.
+        for key in ("gt_known_loc", "top1_loc", "top5_loc"):
+            if key in metrics:
+                metrics[f"sat_{key}"] = metrics.pop(key)
+        metrics.update(test.tscam.compute())
+        if test.cls is None:
+            for key in ("top1_loc", "top5_loc"):
+                metrics.pop(key)
     return out
 
 

@@ -29,6 +29,8 @@ class MapBatch:
     masks: np.ndarray | None = None  # (B, H, W) uint8: 1 object, IGNORE neither, 0 background
     scores: np.ndarray | None = None  # (B, C) class scores; None: not classified
     labels: np.ndarray | None = None  # (B,)
+    grids: np.ndarray | None = None  # (B, h, w) the maps before resizing (TS-CAM's rule)
+    tscam_boxes: list[np.ndarray] | None = None  # GT boxes in TS-CAM's conversion
 
     def __len__(self) -> int:
         return len(self.maps)

@@ -18,6 +18,7 @@ from wsolbench.evaluation.metrics import (
     PixelAP,
     Polarity,
 )
+from wsolbench.evaluation.tscam_rule import TSCAMBoxAccuracy
 
 if TYPE_CHECKING:
     from wsolbench.data.splits import WSOLSplit
@@ -54,6 +55,7 @@ class SplitScores:
     pixel: PixelAP | None = None
     polarity: Polarity | None = None
     trivial: TrivialBoxes | None = None
+    tscam: TSCAMBoxAccuracy | None = None
 
     @classmethod
     def for_split(
@@ -62,8 +64,11 @@ class SplitScores:
         pixel: bool,
         trivial: TrivialBoxes | None = None,
         classify: bool = True,
+        tscam_threshold: float | None = None,
     ) -> SplitScores:
+        """The accumulators ``split`` can feed; ``tscam_threshold``: TS-CAM's rule too."""
         boxes = split.has_boxes
+        tscam = boxes and tscam_threshold is not None
         return cls(
             cls=Classification() if classify else None,
             box=BoxAccuracy() if boxes else None,
@@ -71,6 +76,7 @@ class SplitScores:
             pixel=PixelAP() if pixel and split.has_masks else None,
             polarity=Polarity() if pixel and split.has_masks else None,
             trivial=trivial if boxes else None,
+            tscam=TSCAMBoxAccuracy(tscam_threshold) if tscam else None,
         )
 
     def update(self, batch: MapBatch) -> dict[str, np.ndarray]:
