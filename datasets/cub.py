@@ -23,22 +23,6 @@ from wsolbench.data.splits import DatasetPlugin, Splits, dataset_folder
 
 HELD_OUT_PER_CLASS = 5
 
-# The SAT authors' CUB recipe on DeiT-S; the other real datasets start from it.
-RECIPE = {
-    "backbone": "deit_small_patch16_224",
-    # The benchmark's CNN methods: ResNet-50 with torchvision's ImageNet weights.
-    "cnn_backbone": "resnet50.tv_in1k",
-    "epochs": 30,
-    "batch_size": 256,
-    "lr": 1e-4,
-    "lambda": 0.25,
-    "loss_delay": 0.0,
-    "loss_ramp": 0.0,
-    "frame": "crop",
-    "pretrained": "hub",  # every result in the paper fine-tunes ImageNet weights
-}
-
-
 def read_cub(root: Path) -> tuple[list[Item], list[Item], int]:
     """(train items, test items, number of classes) from the official text files."""
     num_classes = sum(1 for _ in rows(root / "classes.txt", None, 2, at_least=True))
@@ -83,7 +67,6 @@ def read_cub(root: Path) -> tuple[list[Item], list[Item], int]:
 @register_dataset("cub")
 class CUB(DatasetPlugin):
     description = "CUB-200-2011 official folder (boxes; masks from segmentations/)"
-    defaults = RECIPE
     annotation_files = ("*.txt", "CUB_200_2011/*.txt", "**/metadata/*/*.txt")
 
     def load(self, cfg: RunConfig) -> Splits:
@@ -105,7 +88,7 @@ class CUB(DatasetPlugin):
             train = [it for i, it in enumerate(train) if i not in held]
             val_source = f"{HELD_OUT_PER_CLASS} training images per class held out (seed 0)"
         source = str(root / "images.txt")
-        return Splits(
+        splits = Splits(
             train=FileSplit(train, images, n, source, train=True),
             val=FileSplit(val, images, n, str(meta) if meta.is_dir() else source, train=False),
             test=FileSplit(test, images, n, source, train=False, mask_root=seg),
@@ -113,3 +96,6 @@ class CUB(DatasetPlugin):
             image_size=FRAME,
             val_source=val_source,
         )
+        for split in (splits.train, splits.val, splits.test):
+            split.tscam_int_xywh = True  # TS-CAM's lib/datasets/cub.py: int(float(v))
+        return splits

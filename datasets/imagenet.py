@@ -18,8 +18,6 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
-from wsolbench.datasets.cub import RECIPE as CUB_RECIPE
-
 from wsolbench.core.config import RunConfig
 from wsolbench.core.errors import UserError
 from wsolbench.core.registry import register_dataset
@@ -141,7 +139,6 @@ def read_val(root: Path, classes: dict[str, int]) -> tuple[list[Item], str]:
 @register_dataset("imagenet")
 class ImageNet(DatasetPlugin):
     description = "ILSVRC-2012 train/ class folders + val boxes (XML, Kaggle CSV, metadata)"
-    defaults = {**CUB_RECIPE, "epochs": 5, "batch_size": 512, "lr": 1.5e-5, "lambda": 0.35}
     annotation_files = (
         "metadata/*/*.txt",
         "LOC_val_solution.csv",

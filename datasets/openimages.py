@@ -5,8 +5,6 @@ dataset folder."""
 
 from __future__ import annotations
 
-from wsolbench.datasets.cub import RECIPE as CUB_RECIPE
-
 from wsolbench.core.config import RunConfig
 from wsolbench.core.registry import register_dataset
 from wsolbench.data.imagefiles import metadata_splits
@@ -16,8 +14,6 @@ from wsolbench.data.splits import DatasetPlugin, Splits, dataset_folder
 @register_dataset("openimages")
 class OpenImages(DatasetPlugin):
     description = "OpenImages30k, WSOL benchmark metadata with masks (PxAP, pIoU)"
-    # The paper gives no OpenImages recipe: ImageNet's lambda, CUB's schedule (ours).
-    defaults = {**CUB_RECIPE, "lambda": 0.35}
     annotation_files = ("metadata/*/*.txt",)
 
     def load(self, cfg: RunConfig) -> Splits:

@@ -173,21 +173,6 @@ class SyntheticSplit(WSOLSplit):
 @register_dataset("synthetic")
 class Synthetic(DatasetPlugin):
     description = "embedded 64x64 hue-coded objects on clutter, boxes and masks (default)"
-    defaults = {
-        "backbone": "wsolbench_vit_micro_patch8_64",
-        "cnn_backbone": "wsolbench_resnet_micro_64",  # for CAM, HaS, CutMix, ADL
-        # Fine-tuning the shipped trunk (the paper's regime): 3 epochs, the spatial
-        # losses in after 65 % of the run (README, "Pretrained regime"). From
-        # scratch (--pretrained none) the recipe was 8 epochs, delay/ramp 0.25.
-        "epochs": 3,
-        "batch_size": 64,
-        "lr": 1e-3,
-        "lambda": 0.15,
-        "loss_delay": 0.65,
-        "loss_ramp": 0.65,
-        "frame": "native",
-        "pretrained": "hub",  # the trunk shipped with wsolbench (`wsolbench pretrain`)
-    }
     frames = ("native",)  # 64x64 images scored whole, as drawn
 
     def fingerprint(self, cfg: RunConfig) -> str:

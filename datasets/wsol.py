@@ -5,8 +5,6 @@ masks); image ids and mask paths relative to ``<data root>/wsol/``."""
 
 from __future__ import annotations
 
-from wsolbench.datasets.cub import RECIPE as CUB_RECIPE
-
 from wsolbench.core.config import RunConfig
 from wsolbench.core.registry import register_dataset
 from wsolbench.data.imagefiles import metadata_splits
@@ -16,7 +14,6 @@ from wsolbench.data.splits import DatasetPlugin, Splits, dataset_folder
 @register_dataset("wsol")
 class WSOLMetadata(DatasetPlugin):
     description = "your own data as WSOL benchmark metadata (boxes and/or masks)"
-    defaults = CUB_RECIPE
     annotation_files = ("metadata/*/*.txt",)
 
     def load(self, cfg: RunConfig) -> Splits:

@@ -18,7 +18,11 @@ Differs from the authors' code:
   (``fused: false`` gives the step-by-step form; both are equal, see tests);
 - ``loss_delay`` / ``loss_ramp`` can warm up the spatial losses (0 for the paper's
   datasets, as the authors do; used on the synthetic data from scratch);
-- ``area_loss`` / ``norm_loss`` / ``gaussian`` switch parts off for Table 2.
+- ``area_loss`` / ``norm_loss`` / ``gaussian`` switch parts off for Table 2;
+- on ILSVRC the authors train on 4 GPUs with ``torch.distributed.launch``, so each
+  GPU's batch-area loss is over its own 128 images; here the batch of 512 is one
+  batch on one device and the area loss is over all 512 (``area_per 128`` gives the
+  authors' per-128 reading: the mean over chunks of 128 of |chunk mean - lambda|).
 The paper writes the logit scale as sqrt(D); the code (and this) uses sqrt(head_dim).
 """
 
@@ -29,12 +33,32 @@ from torch import nn
 
 from wsolbench.core.config import Option, RunConfig
 from wsolbench.core.errors import UserError
+from wsolbench.core.recipe import SHARED, Value
 from wsolbench.core.registry import register_method
 from wsolbench.core.space import uniform
 from wsolbench.models.attention import block_forward
 from wsolbench.models.losses import spatial_losses, unused_by_spatial_losses
 from wsolbench.models.method import Method
 from wsolbench.models.trunk import ModelOutput, WSOLViT
+
+_PIL = "transforms.Resize((256, 256)) on PIL images (bilinear, antialiased)"
+# The authors' recipes: the shared recipe's values are theirs; their loaders resize
+# with PIL (torchvision), where the shared recipe keeps OpenCV's resize.
+RECIPES = {
+    "cub": SHARED["cub"].derive(
+        "sat-cub",
+        "the SAT authors' CUB recipe (train.py)",
+        trust="published",
+        resize=Value("pil", f"wpy1999/SAT DataLoader/CUB_200_2011.py: {_PIL}"),
+    ),
+    "imagenet": SHARED["imagenet"].derive(
+        "sat-imagenet",
+        "the SAT authors' ILSVRC recipe (train_ImageNet.py); batch 512 on one device "
+        "(theirs: 4 GPUs x 128; area_per 128 for their per-GPU area loss)",
+        trust="published",
+        resize=Value("pil", f"wpy1999/SAT DataLoader/ILSVRC.py: {_PIL}"),
+    ),
+}
 
 
 class SATNet(WSOLViT):
@@ -102,7 +126,15 @@ class SAT(Method):
         "gaussian": Option(True, "the 3x3 Gaussian filter inside the normalization loss"),
         "sat_blocks": Option(3, "last blocks gated by the spatial token", low=1, high=12),
         "fused": Option(True, "fused attention kernel (equal to the step-by-step form)"),
+        "area_per": Option(
+            0,
+            "batch-area loss over chunks of this many images, averaged (0: the whole "
+            "batch; 128: the authors' per-GPU loss on ILSVRC)",
+            low=0,
+            high=65536,
+        ),
     }
+    recipes = RECIPES
 
     def unused_settings(self, cfg: RunConfig) -> tuple[str, ...]:
         return unused_by_spatial_losses(cfg)

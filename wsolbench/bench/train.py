@@ -13,7 +13,7 @@ from torch import nn
 
 from wsolbench.core.config import RunConfig, build_config
 from wsolbench.core.registry import METHODS
-from wsolbench.datasets.cub import RECIPE as CUB_RECIPE
+from wsolbench.methods.sat import RECIPES as SAT_RECIPES
 from wsolbench.models.losses import cross_entropy_only
 from wsolbench.models.trunk import ModelOutput, WSOLViT
 
@@ -135,7 +135,11 @@ def train_step(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     gpu = dev.type == "cuda"
     batch = batch or (128 if gpu else 8)
-    cfg = build_config({"method": "sat", "drop_path": 0.0}, CUB_RECIPE, METHODS.get("sat").options)
+    cfg = build_config(
+        {"method": "sat", "drop_path": 0.0},
+        SAT_RECIPES["cub"].settings(),
+        METHODS.get("sat").options,
+    )
     models = {k: m.to(dev) for k, m in _models(cfg).items()}
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 3, 224, 224, generator=gen).to(dev)

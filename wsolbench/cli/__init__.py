@@ -25,6 +25,7 @@ COMMANDS = {
     "sweep": ("results", "cmd_sweep"),
     "tune": ("fair", "cmd_tune"),
     "compare": ("fair", "cmd_compare"),
+    "recipes": ("tools", "cmd_recipes"),
 }
 
 

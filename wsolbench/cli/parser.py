@@ -29,6 +29,7 @@ HELP = {
     "report": "table of every run, a paper table or figure, or fig5/fig6 of runs",
     "tune": "equal-budget random search on val, the choice run on test over seeds",
     "compare": "two methods' difference with a 95%% paired bootstrap interval over test images",
+    "recipes": "every training recipe, with the source of each value",
 }
 RESULTS_HELP = "results store folder (default ./results)"
 
@@ -43,7 +44,9 @@ def field_flag(p: argparse.ArgumentParser, key: str, **extra: Any) -> None:
     f = FIELDS[key]
     flag = f"--{key.replace('_', '-')}"
     if f.flag is bool:
-        p.add_argument(flag, dest=key, action="store_true", default=None, help=f.help)
+        p.add_argument(
+            flag, dest=key, action=argparse.BooleanOptionalAction, default=None, help=f.help
+        )
     else:
         p.add_argument(flag, dest=key, type=f.flag or str, default=None, help=f.help, **extra)
 
@@ -85,6 +88,11 @@ def _run(p: argparse.ArgumentParser, checkpoint: bool = False, method: str | Non
     p.add_argument("--config", help="YAML file with the same keys (flags override it)")
     p.add_argument("--results", help=RESULTS_HELP)
     p.add_argument("--force", action="store_true", help="re-run and replace a finished run")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print every resolved setting as YAML, with where each came from; run nothing",
+    )
     if method in METHODS.names():
         p.description = f"{method}: {METHODS.get(method).description}"
     _method_option_flags(p, method)
@@ -250,6 +258,7 @@ FLAGS = {
     "report": _report,
     "tune": _tune,
     "compare": _compare,
+    "recipes": lambda p: p.add_argument("names", nargs="*", metavar="RECIPE", help="default: all"),
 }
 
 

@@ -20,14 +20,18 @@ from wsolbench.train.plan import plan
 from wsolbench.train.runner import execute, results_root
 
 
-def _given(args: argparse.Namespace) -> dict[str, Any]:
-    given = load_yaml(args.config) if args.config else {}
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The run settings given as flags."""
+    flags = {k: getattr(args, k) for k in run_flag_keys() if getattr(args, k) is not None}
+    if isinstance(flags.get("kshot"), str) and flags["kshot"].isdigit():
+        flags["kshot"] = int(flags["kshot"])
     if args.method:
-        given["method"] = args.method
-    for key in run_flag_keys():
-        value = getattr(args, key)
-        if value is not None:
-            given[key] = int(value) if key == "kshot" and value.isdigit() else value
+        flags["method"] = args.method
+    return flags
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    given = {**(load_yaml(args.config) if args.config else {}), **_flags(args)}
     opts = dict(given.get("options") or {})
     opts.update({k[4:]: v for k, v in vars(args).items() if k.startswith("opt:") and v is not None})
     given["options"] = opts
@@ -38,6 +42,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     given = _given(args)
     if getattr(args, "checkpoint", None):
         given["checkpoint"] = args.checkpoint
+    if args.dry_run:
+        from wsolbench.cli.dryrun import dry_run
+
+        file_keys = set(load_yaml(args.config)) if args.config else set()
+        print(
+            dry_run(given, set(_flags(args)) | {"checkpoint"} & set(given), args.config, file_keys)
+        )
+        return 0
+    if getattr(args, "checkpoint", None):
         given["checkpoint_sha256"] = file_digest(args.checkpoint)
     store = Store(results_root(args.results))
     p = plan(given)

@@ -10,6 +10,7 @@ from tabulate import tabulate
 
 from wsolbench.core.config import FIELDS, check_value
 from wsolbench.core.errors import UserError
+from wsolbench.core.recipe import SHARED, TRUST, Recipe
 from wsolbench.core.registry import DATASETS, METHODS
 from wsolbench.train.freeze import PRESETS
 
@@ -104,9 +105,43 @@ def settings_rows() -> list[tuple]:
     return [
         (
             key,
-            "dataset" if f.dataset_default else f.default,
+            "recipe" if f.dataset_default else f.default,
             "when set" if f.id_when_set else ids[f.identity],
             f.help,
         )
         for key, f in FIELDS.items()
     ]
+
+
+def all_recipes() -> dict[tuple[str, str], tuple[Recipe, list[str]]]:
+    """Every recipe by (name, dataset), with the methods that train with it by default
+    (the shared ones: any method, by name)."""
+    found: dict[tuple[str, str], tuple[Recipe, list[str]]] = {
+        (r.name, r.dataset): (r, []) for r in SHARED.values()
+    }
+    for name in METHODS.names():
+        for recipe in METHODS.get(name).recipes.values():
+            found.setdefault((recipe.name, recipe.dataset), (recipe, []))[1].append(name)
+    return found
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    found = all_recipes()
+    names = {name for name, _ in found}
+    unknown = [n for n in args.names if n not in names]
+    if unknown:
+        raise UserError(f"recipes: no recipe '{unknown[0]}' (known: {', '.join(sorted(names))})")
+    for (name, dataset), (recipe, methods) in sorted(found.items()):
+        if args.names and name not in args.names:
+            continue
+        who = ", ".join(methods) if methods else "any method, as --recipe shared"
+        print(f"## {name} ({dataset}; {who})")
+        print(f"{recipe.about}. Trust: {recipe.trust} ({TRUST[recipe.trust]}).")
+        rows = [(k, v.value, v.source) for k, v in recipe.values.items()]
+        print(tabulate(rows, headers=["setting", "value", "source"], tablefmt="github"))
+        for (method, backbone), tuned in recipe.tuned.items():
+            print(f"tuned for {method} on {backbone}* ({tuned.trust}):")
+            for k, v in tuned.values.items():
+                print(f"  {k}: {v.value}  # {v.source}")
+        print()
+    return 0

@@ -41,13 +41,12 @@ class TuneRequest:
 
 
 def method_space(req: TuneRequest) -> dict[str, Dim]:
-    """The learning rate log-uniform over a decade each side of the dataset's default,
+    """The learning rate log-uniform over a decade each side of the recipe's,
     then the method's own dimensions; or the ``--space`` file's."""
     if req.space_file:
         space = read_space(req.space_file)
     else:
-        _, dataset, _ = configure({"method": req.method, "dataset": req.dataset})
-        lr = dataset.defaults["lr"]
+        lr = configure({"method": req.method, "dataset": req.dataset, **req.fixed})[2].lr
         space = {"lr": log(lr / 10, lr * 10), **METHODS.get(req.method).search_space}
     options = METHODS.get(req.method).options
     for name in space:

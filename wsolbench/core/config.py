@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -33,6 +34,8 @@ def number_in(lo: float, hi: float | None = None, open_lo: bool = False) -> Call
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ValueError(f"must be a number, got {v!r}")
         v = float(v)
+        if not math.isfinite(v):
+            raise ValueError(f"must be a finite number, got {v}")
         bad_lo = v <= lo if open_lo else v < lo
         if bad_lo or (hi is not None and v >= hi):
             left = "(" if open_lo else "["
@@ -54,7 +57,7 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return check
 
 
-# Evaluation frames (imaging.Frame): the SAT/TS-CAM authors' crop, the WSOL benchmark's
+# Evaluation frames (imaging.Frame): the SAT authors' crop, the WSOL benchmark's (and TS-CAM's)
 # resize, and the synthetic images as drawn.
 FRAMES = ("crop", "resize", "native")
 
@@ -77,6 +80,18 @@ def _bool(v: Any) -> bool:
     if not isinstance(v, bool):
         raise ValueError(f"must be true or false, got {v!r}")
     return v
+
+
+def epoch_list(v: Any) -> list[int]:
+    """Epochs (from 1), as a list or a comma-separated string: ``30,60``."""
+    if isinstance(v, str):
+        try:
+            v = [int(x) for x in v.split(",") if x.strip()]
+        except ValueError:
+            raise ValueError(f"must be epochs separated by commas, got {v[:40]!r}") from None
+    if not isinstance(v, list) or not v:
+        raise ValueError(f"must be a non-empty list of epochs, got {v!r}")
+    return [int_at_least(1)(e) for e in v]
 
 
 def mapping(v: Any) -> dict:
@@ -114,6 +129,12 @@ def setting(
     return field(default=default, metadata=meta)
 
 
+def added(check: Callable[[Any], Any], default: Any, help: str, *, flag: type | None = None) -> Any:
+    """A setting added after protocol 1 (the recipes' training settings): in the run id
+    only when it differs from ``default``, the behaviour before, so earlier ids hold."""
+    return setting(check, default, help, id_when_set=True, flag=flag)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Every setting of a run, one field each: the source of the YAML keys, the CLI
@@ -126,40 +147,132 @@ class RunConfig:
     freeze: str = setting(non_empty_str, "a", "freeze preset (Table 8: a-e)", flag=str)
     lambda_: float | None = setting(
         number_in(0.0, 1.0, open_lo=True),
-        help="batch-area target (dataset default)",
+        help="batch-area target (recipe default)",
         dataset_default=True,
         flag=float,
         key="lambda",
     )
     batch_size: int | None = setting(
         int_at_least(1),
-        help="training batch size (dataset default)",
+        help="training batch size (recipe default)",
         dataset_default=True,
         flag=int,
     )
     seed: int = setting(int_at_least(0), 0, "random seed", flag=int)
     epochs: int | None = setting(
-        int_at_least(1), help="training epochs (dataset default)", dataset_default=True, flag=int
+        int_at_least(1), help="training epochs (recipe default)", dataset_default=True, flag=int
     )
     lr: float | None = setting(
         number_in(0.0, open_lo=True),
-        help="learning rate (dataset default)",
+        help="learning rate (recipe default)",
         dataset_default=True,
         flag=float,
     )
-    weight_decay: float = setting(number_in(0.0), 0.05, "AdamW weight decay", flag=float)
+    weight_decay: float = setting(
+        number_in(0.0, 1.0), 0.05, "weight decay (AdamW's decoupled; SGD's L2)", flag=float
+    )
     drop_path: float = setting(number_in(0.0, 1.0), 0.1, "stochastic depth rate", flag=float)
     schedule: str = setting(
-        _choice("constant", "cosine"), "constant", "learning-rate schedule", flag=str
+        _choice("constant", "cosine", "step"),
+        "constant",
+        "learning-rate schedule: constant, cosine (per step, to 0), or step (x lr_factor "
+        "at the start of each epoch in lr_steps)",
+        flag=str,
+    )
+    # Recipe settings added with named recipes: in the run id only when they differ
+    # from the behaviour before (the field default), so earlier run ids stay valid.
+    recipe: str = added(
+        non_empty_str,
+        "synthetic",
+        "training recipe: the method's authors' for the dataset (default), 'shared' "
+        "(one recipe for every method), or a name from `wsolbench recipes`",
+        flag=str,
+    )
+    optimizer: str = added(_choice("adamw", "sgd"), "adamw", "adamw or sgd", flag=str)
+    momentum: float = added(number_in(0.0, 1.0), 0.9, "SGD momentum", flag=float)
+    nesterov: bool = added(_bool, False, "SGD with Nesterov momentum", flag=bool)
+    decay_all: bool = added(
+        _bool,
+        False,
+        "weight decay on every tensor (SGD's plain L2, as the WSOL benchmark); off: none "
+        "on biases, norms, tokens and position embeddings",
+        flag=bool,
+    )
+    lr_steps: list | None = added(
+        epoch_list,
+        None,
+        "step schedule: epochs (counted from 1) at whose start the lr is multiplied by "
+        "lr_factor, e.g. 30,60",
+        flag=str,
+    )
+    lr_factor: float = added(
+        number_in(0.0, 1.0, open_lo=True),
+        0.1,
+        "step schedule's factor",
+        flag=float,
+    )
+    warmup_epochs: float = added(
+        number_in(0.0, 1000.0),
+        0.0,
+        "epochs of linear learning-rate warm-up from 0, per step",
+        flag=float,
+    )
+    resize: str = added(
+        _choice("cv2", "pil"),
+        "cv2",
+        "image resize: cv2 (OpenCV bilinear, no antialiasing) or pil (PIL bilinear with "
+        "antialiasing: torchvision's Resize, as every authors' loader)",
+        flag=str,
+    )
+    classifier_init: str = added(
+        _choice("torch", "normal"),
+        "torch",
+        "a CNN's new classifier: torch's default init, or normal (N(0, 0.01), bias 0: "
+        "the WSOL benchmark's)",
+        flag=str,
+    )
+    keep_classifier: bool = added(
+        _bool,
+        False,
+        "keep the pretrained ImageNet classifier (ILSVRC, as the WSOL benchmark)",
+        flag=bool,
+    )
+    fast_layers: str = added(
+        _choice("fc", "benchmark"),
+        "fc",
+        "a CNN's layers trained at lr x lr_classifier_ratio: fc, or benchmark (the WSOL "
+        "benchmark's per architecture: ResNet layer4 and fc; VGG / Inception all but "
+        "the pretrained features)",
+        flag=str,
+    )
+    lr_classifier_ratio: float = added(
+        number_in(0.0, 1000.0, open_lo=True),
+        10.0,
+        "learning-rate multiplier of a CNN's fast layers",
+        flag=float,
+    )
+    box_rule: str = added(
+        _choice("sat", "tscam"),
+        "sat",
+        "GT-known / Top-1 / Top-5 Loc rule: sat (the SAT authors': largest component, "
+        "threshold picked on val) or tscam (TS-CAM's: largest contour area at "
+        "cam_threshold, its resize frame and GT boxes)",
+        flag=str,
+    )
+    cam_threshold: float | None = added(
+        number_in(0.0, 1.0),
+        None,
+        "tscam box rule: its one fixed threshold (TS-CAM's MODEL.CAM_THR)",
+        flag=float,
     )
     backbone: str | None = setting(
-        non_empty_str, help="timm model name (dataset default)", dataset_default=True, flag=str
+        non_empty_str, help="timm model name (recipe default)", dataset_default=True, flag=str
     )
     pretrained: str | None = setting(
         non_empty_str,
         help="starting weights: hub (the backbone's ImageNet weights from timm's hub; "
         "for the synthetic micro trunk, the weights shipped with wsolbench), none (from "
-        "scratch) or a checkpoint FILE; dataset default",
+        "scratch) or a checkpoint FILE; recipe default",
         identity=False,  # the path is for people; weights_sha256 is the identity
         dataset_default=True,
         flag=str,
@@ -173,7 +286,7 @@ class RunConfig:
     # Fractions of the run, so a schedule keeps its shape when --epochs changes.
     loss_delay: float | None = setting(
         number_in(0.0, 1.0),
-        help="share of the run before spatial losses start, 0-1 (dataset default)",
+        help="share of the run before spatial losses start, 0-1 (recipe default)",
         dataset_default=True,
         flag=float,
     )
@@ -185,8 +298,8 @@ class RunConfig:
     )
     frame: str | None = setting(
         _choice(*FRAMES),
-        help="evaluation frame: crop (SAT/TS-CAM authors: resize 256, centre crop 224), "
-        "resize (WSOL benchmark: whole image to 224); dataset default",
+        help="evaluation frame: crop (SAT authors: resize 256, centre crop 224), resize "
+        "(WSOL benchmark and TS-CAM authors: whole image to 224); recipe default",
         dataset_default=True,
         flag=str,
     )
@@ -339,19 +452,20 @@ def make_run_id(method: str, dataset: str, identity: Mapping[str, Any], kind: st
 
 def build_config(
     given: Mapping[str, Any],
-    dataset_defaults: Mapping[str, Any],
+    recipe: Mapping[str, Any],
     method_options: Mapping[str, Any],
 ) -> RunConfig:
-    """Merge user settings over dataset defaults over field defaults, and check
+    """Merge user settings over the recipe's values over field defaults, and check
     the method options against what the method declares."""
-    values = {name: dataset_defaults.get(name) for name in DATASET_DEFAULTED}
+    values = {name: recipe.get(name) for name in DATASET_DEFAULTED}
+    values.update({k: check_value(k, v, "recipe") for k, v in recipe.items() if k in FIELDS})
     values.update(
         {k: check_value(k, v) for k, v in given.items() if v is not None and k != "options"}
     )
     values["options"] = resolve_options(given.get("options") or {}, method_options)
     missing = [n for n in DATASET_DEFAULTED if values[n] is None and n not in OPTIONAL_DEFAULTS]
     if missing:
-        raise UserError(f"dataset gives no default for {', '.join(missing)}; set it explicitly")
+        raise UserError(f"the recipe gives no value for {', '.join(missing)}; set it explicitly")
     return RunConfig.from_dict(values)
 
 

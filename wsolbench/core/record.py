@@ -28,6 +28,7 @@ KIND_FIELDS = (
     "maps",
     "notes",
     "param_groups",
+    "recipe",
 )
 
 # field -> the JSON types it may hold (None is allowed for every optional field)
@@ -53,6 +54,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "maps": (dict,),
     "notes": (list,),
     "param_groups": (list,),
+    "recipe": (dict,),
     "wall_time_s": (int, float),
     "environment": (dict,),
     "finished": (str,),
@@ -85,6 +87,7 @@ class RunRecord:
     maps: dict | None = None  # evaluate-maps: folder, sha256 per split, manifest
     notes: list | None = None
     param_groups: list | None = None  # the optimizer's groups: size, lr, weight decay
+    recipe: dict | None = None  # the recipe: name, trust, each value's source, overrides
     wall_time_s: float | None = None
     environment: dict | None = None  # package versions, git commit, device
     finished: str | None = None

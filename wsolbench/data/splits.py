@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from wsolbench.core.config import RunConfig
 from wsolbench.core.digests import files_digest
 from wsolbench.core.errors import UserError
+from wsolbench.core.recipe import shared_recipe
 from wsolbench.data.annotations import box_sizes_of
 
 
@@ -43,6 +44,8 @@ class WSOLSplit(Dataset):
     image_ids: list[str]
     has_masks: bool = False
     has_boxes: bool = True
+    resize: str = "cv2"  # how photographs are resized (``Splits.use_frame``)
+    box_rule: str = "sat"  # tscam: targets carry TS-CAM's GT boxes too
 
     def target(self, i: int) -> dict[str, Any]:
         """``boxes`` (and ``mask``) of item ``i`` in the evaluation frame. Override to
@@ -73,12 +76,19 @@ class Splits:
 
     frame: str = "native"  # see imaging.Frame; "native": the images as they are
 
-    def use_frame(self, kind: str) -> None:
-        """Evaluate every split in frame ``kind`` (the dataset plugin declares which)."""
+    def use_frame(self, kind: str, resize: str = "cv2", box_rule: str = "sat") -> None:
+        """Evaluate every split in frame ``kind`` (the dataset plugin declares which),
+        resize photographs with ``resize`` (cv2 or pil) and give the GT boxes of
+        ``box_rule`` too (tscam: TS-CAM's own conversion)."""
         self.frame = kind
         for s in (self.train, self.val, self.test):
             if s is not None:
-                s.frame = kind
+                s.frame, s.resize, s.box_rule = kind, resize, box_rule
+
+    def use_run(self, cfg: RunConfig) -> None:
+        """Give the images and targets as run ``cfg`` sees them: its frame, its resize
+        and its box rule's GT boxes (a run, its exported maps and its figures alike)."""
+        self.use_frame(cfg.frame, cfg.resize, cfg.box_rule)
 
     @property
     def map_mode(self) -> str:
@@ -100,9 +110,6 @@ class Splits:
 class DatasetPlugin:
     name: ClassVar[str]
     description: ClassVar[str] = ""
-    # Per-dataset recipe: lambda, batch_size, epochs, lr, backbone, loss_delay, loss_ramp,
-    # frame.
-    defaults: ClassVar[dict[str, Any]] = {}
     # Evaluation frames the dataset can give (imaging.Frame); the first is the default
     # where ``defaults`` names none.
     frames: ClassVar[tuple[str, ...]] = ("crop", "resize")
@@ -113,6 +120,13 @@ class DatasetPlugin:
 
     def load(self, cfg: RunConfig) -> Splits:
         raise NotImplementedError
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The shared recipe's values on this dataset (``core.recipe``): what a run
+        takes where no method recipe applies. Training values are recipes', not the
+        dataset's; a plugin declares only facts of its data."""
+        return shared_recipe(self.name).settings()
 
     def fingerprint(self, cfg: RunConfig) -> str:
         """A digest of the data a run reads, for its identity: two datasets in two data
@@ -128,6 +142,8 @@ def collate(items: list[dict]) -> dict[str, Any]:
         "index": torch.tensor([it["index"] for it in items]),
         "boxes": [it["boxes"] for it in items],
     }
+    if "tscam_boxes" in items[0]:
+        batch["tscam_boxes"] = [it["tscam_boxes"] for it in items]
     if "mask" in items[0]:
         batch["mask"] = torch.stack([it["mask"] for it in items])
     return batch

@@ -13,19 +13,17 @@ import torch
 from torch import nn
 
 from wsolbench.core.config import RunConfig
+from wsolbench.models.benchmark_recipes import BENCHMARK
 from wsolbench.models.cnn import WSOLCNN, backbone_family
 from wsolbench.models.losses import cross_entropy_only, unused_by_spatial_losses
 from wsolbench.models.method import Method
 from wsolbench.models.trunk import ModelOutput, ViTCAM
 
-# The benchmark trains the new classifier of a CNN at 10x the trunk's learning rate
-# (its ``lr_classifier_ratio``).
-CLASSIFIER_LR_SCALE = 10.0
-
 
 class CAMBase(Method):
     class_aware = True
     backbones: ClassVar[tuple[str, ...]] = ("cnn", "vit")
+    recipes = BENCHMARK
 
     def unused_settings(self, cfg: RunConfig) -> tuple[str, ...]:
         unused = unused_by_spatial_losses(cfg, on=False)
@@ -34,15 +32,23 @@ class CAMBase(Method):
 
     def build(self, cfg: RunConfig, num_classes: int) -> nn.Module:
         if backbone_family(cfg.backbone) == "cnn":
-            return WSOLCNN(cfg.backbone, num_classes)
+            return WSOLCNN(cfg.backbone, num_classes, cfg.classifier_init)
         return ViTCAM(cfg.backbone, num_classes, cfg.drop_path)
 
     def param_groups(self, model: nn.Module, cfg: RunConfig) -> list[dict] | None:
         if not isinstance(model, WSOLCNN):
             return None  # the trainer's, as for every ViT method
+        # The benchmark's two groups: the fast layers at lr_classifier_ratio x the rate,
+        # either the new classifier alone (fc) or its layers per architecture.
+        fast = model.fast_parameters() if cfg.fast_layers == "benchmark" else model.fc.parameters()
+        fast_ids = {id(p) for p in fast}
+        slow = [p for p in model.parameters() if id(p) not in fast_ids]
         return [
-            {"params": list(model.trunk.parameters())},
-            {"params": list(model.fc.parameters()), "lr_scale": CLASSIFIER_LR_SCALE},
+            {"params": slow},
+            {
+                "params": [p for p in model.parameters() if id(p) in fast_ids],
+                "lr_scale": cfg.lr_classifier_ratio,
+            },
         ]
 
     def loss(

@@ -22,6 +22,13 @@ from wsolbench.core.errors import UserError
 from wsolbench.models import backbones  # noqa: F401  (registers the micro ResNet with timm)
 from wsolbench.models.trunk import ModelOutput, check_vit, minmax, timm_model
 
+# The benchmark's pretrained feature layers by architecture (its main.py), by timm's
+# class name; timm's Inception keeps torchvision's layer names.
+FEATURE_PATTERNS = {
+    "VGG": ("features.",),
+    "InceptionV3": ("Mixed", "Conv2d_1", "Conv2d_2", "Conv2d_3", "Conv2d_4"),
+}
+
 
 def _keep_last_stage_resolution(net: ResNet) -> None:
     for module in net.layer4[0].modules():
@@ -51,10 +58,29 @@ class WSOLCNN(nn.Module):
 
     trunk_prefix = "trunk."
 
-    def __init__(self, backbone: str, num_classes: int) -> None:
+    def __init__(self, backbone: str, num_classes: int, classifier_init: str = "torch") -> None:
         super().__init__()
         self.trunk = create_cnn(backbone)
         self.fc = nn.Linear(self.trunk.num_features, num_classes)
+        if classifier_init == "normal":  # the benchmark's wsol/util.py initialize_weights
+            nn.init.normal_(self.fc.weight, 0.0, 0.01)
+            nn.init.zeros_(self.fc.bias)
+
+    def fast_parameters(self) -> list[nn.Parameter]:
+        """The layers the WSOL benchmark trains at ``lr_classifier_ratio`` x the rate
+        (its ``main.py`` ``_FEATURE_PARAM_LAYER_PATTERNS``): on a ResNet the names with
+        ``layer4.`` or ``fc.``; on VGG and Inception every layer that is not one of the
+        pretrained feature layers."""
+        if isinstance(self.trunk, ResNet):
+            return [p for n, p in self.named_parameters() if n.startswith(("trunk.layer4.", "fc."))]
+        features = FEATURE_PATTERNS.get(type(self.trunk).__name__)
+        if features is None:  # another timm CNN: the benchmark names no layers for it
+            return list(self.fc.parameters())
+        return [
+            p
+            for n, p in self.named_parameters()
+            if not (n.startswith("trunk.") and any(k in n for k in features))
+        ]
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> the last feature map (B, C, h, w)."""

@@ -29,9 +29,13 @@ def gaussian_kernel(kernlen: int = 3, nsig: float = 6.0) -> torch.Tensor:
     return torch.from_numpy(_gaussian_kernel_np(kernlen, nsig)).float()[None, None]
 
 
-def batch_area_loss(maps: torch.Tensor, lam: float) -> torch.Tensor:
-    """|mean over the batch of the mean map value - lambda| (Eq. 7)."""
-    return (maps.mean() - lam).abs()
+def batch_area_loss(maps: torch.Tensor, lam: float, per: int = 0) -> torch.Tensor:
+    """|mean over the batch of the mean map value - lambda| (Eq. 7); with ``per``, that
+    loss on each chunk of ``per`` images, averaged over the chunks (what each GPU of
+    a data-parallel run computes before the gradients are averaged)."""
+    if per <= 0 or per >= len(maps):
+        return (maps.mean() - lam).abs()
+    return torch.stack([(c.mean() - lam).abs() for c in maps.split(per)]).mean()
 
 
 def normalization_loss(maps: torch.Tensor, gaussian: bool = True) -> torch.Tensor:
@@ -62,7 +66,7 @@ def spatial_losses(
     ce = F.cross_entropy(out.logits, labels)
     parts = {"ce": ce}
     if cfg.options.get("area_loss", True):
-        parts["area"] = batch_area_loss(out.maps, cfg["lambda"])
+        parts["area"] = batch_area_loss(out.maps, cfg["lambda"], cfg.options.get("area_per", 0))
     if cfg.options.get("norm_loss", True):
         parts["norm"] = normalization_loss(out.maps, cfg.options.get("gaussian", True))
     spatial = sum(v for k, v in parts.items() if k != "ce")

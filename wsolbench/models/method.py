@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from wsolbench.core.config import RunConfig
+from wsolbench.core.recipe import Recipe
 from wsolbench.core.space import Dim
 from wsolbench.models.trunk import ModelOutput
 
@@ -49,6 +50,9 @@ class Method:
     # The backbone families the method takes, "vit" and/or "cnn"; the first is its
     # default (the dataset's ``backbone`` or ``cnn_backbone``).
     backbones: ClassVar[tuple[str, ...]] = ("vit",)
+    # The authors' training recipes, by dataset (``core.recipe``); a dataset without
+    # one takes its shared recipe.
+    recipes: ClassVar[dict[str, Recipe]] = {}
     # Names in published checkpoints -> this network's names (None: drop the tensor).
     checkpoint_keys: ClassVar[dict[str, str | None]] = {}
 

@@ -130,7 +130,7 @@ def show(
         given["data_root"] = data_root
     p = plan({**given, "pretrained": "none"})  # only the data is needed here
     splits = p.dataset.load(p.cfg)
-    splits.use_frame(p.cfg.frame)
+    splits.use_run(p.cfg)
     cols = len(runs) if len(runs) > 1 else min(len(chosen), 4)
     rows = len(chosen) if len(runs) > 1 else -(-len(chosen) // cols)
     fig, axes = plt.subplots(

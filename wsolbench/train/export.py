@@ -30,7 +30,7 @@ def export_maps(
     given = {**record.config, **{k: v for k, v in overrides.items() if v is not None}}
     p = plan({**given, "pretrained": "none"})  # the trained model.pt is loaded below
     splits = p.dataset.load(p.cfg)
-    splits.use_frame(p.cfg["frame"])
+    splits.use_run(p.cfg)
     ds = splits.split(split)
     entry = {
         "format": "wsolbench score maps: <image id>.npy, float32 in [0, 1] on the frame",

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from wsolbench.core.config import RunConfig, build_config
+from wsolbench.core.config import FIELDS, RunConfig, build_config
 from wsolbench.core.errors import UserError
+from wsolbench.core.recipe import Recipe, describe, find_recipe
 from wsolbench.core.registry import DATASETS, METHODS
 from wsolbench.data.splits import DatasetPlugin, check_frame
 from wsolbench.models.cnn import backbone_family
@@ -24,6 +25,7 @@ class Plan:
     dataset: DatasetPlugin
     cfg: RunConfig
     weights: Weights
+    recipe: dict | None = None  # the record's word on the recipe (``recipe_block``)
 
 
 def plan(given: dict[str, Any], cached_only: bool = False) -> Plan:
@@ -32,7 +34,7 @@ def plan(given: dict[str, Any], cached_only: bool = False) -> Plan:
     method, dataset, cfg = configure(given)
     cfg = cfg.replace(data_sha256=dataset.fingerprint(cfg))
     weights, cfg = plan_weights(cfg, cached_only)
-    return Plan(method, dataset, cfg, weights)
+    return Plan(method, dataset, cfg, weights, recipe_block(method, cfg, given))
 
 
 def check_backbone(method: Method, cfg: RunConfig) -> None:
@@ -52,29 +54,66 @@ def check_backbone(method: Method, cfg: RunConfig) -> None:
         )
 
 
-def dataset_defaults(method: Method, dataset: DatasetPlugin) -> dict[str, Any]:
-    """The dataset's defaults, with its CNN backbone for a method that defaults to one."""
-    defaults = dict(dataset.defaults)
-    if method.backbones[0] == "cnn":
-        defaults["backbone"] = defaults.get("cnn_backbone", "resnet50")
-    return defaults
+def run_recipe(method: Method, given: dict[str, Any]) -> tuple[Recipe, dict, str]:
+    """The recipe a run takes, its values for this method and backbone (with their
+    sources) and their trust."""
+    dataset = given.get("dataset") or "synthetic"
+    recipe = find_recipe(given.get("recipe"), dataset, method.name, method.recipes)
+    default = recipe.values.get("cnn_backbone" if method.backbones[0] == "cnn" else "backbone")
+    backbone = given.get("backbone") or (default.value if default else None)
+    values, trust = recipe.for_run(method.name, backbone)
+    if method.backbones[0] == "cnn" and "cnn_backbone" in values:
+        values["backbone"] = values["cnn_backbone"]
+    return recipe, values, trust
 
 
 def configure(given: dict[str, Any]) -> tuple[Method, DatasetPlugin, RunConfig]:
-    """The run's full config, as every run id and every table cell sees it: defaults
-    filled in, checked, and the settings the method does not use cleared (so that
-    they are neither in its id nor shown for it)."""
+    """The run's full config, as every run id and every table cell sees it: the
+    recipe's values under the given ones, checked, and the settings the method does
+    not use cleared (so that they are neither in its id nor shown for it)."""
     if not given.get("method"):
         raise UserError("no method given (see `wsolbench list`)")
     method = METHODS.get(given["method"])()
     dataset = DATASETS.get(given.get("dataset") or "synthetic")()
-    cfg = build_config(given, dataset_defaults(method, dataset), method.options)
+    recipe, values, _ = run_recipe(method, given)
+    settings = {k: v.value for k, v in values.items()} | {"recipe": recipe.name}
+    chosen = {k: v for k, v in given.items() if k != "recipe"}
+    cfg = build_config(chosen, settings, method.options)
     if cfg["freeze"] not in PRESETS:
         raise UserError(f"freeze: unknown preset '{cfg['freeze']}' (known: {', '.join(PRESETS)})")
     check_backbone(method, cfg)  # a wrong name is named before weights are sought
     cfg = check_frame(cfg, dataset)
+    check_training(cfg)
     cfg = cfg.replace(**dict.fromkeys(method.unused_settings(cfg)))
     return method, dataset, cfg
+
+
+def check_training(cfg: RunConfig) -> None:
+    """Settings that are each valid but do not go together."""
+    if cfg.optimizer == "sgd" and cfg.nesterov and cfg.momentum == 0:
+        raise UserError("nesterov: Nesterov momentum needs momentum > 0")
+    if cfg.schedule == "step" and not cfg.lr_steps:
+        raise UserError("lr_steps: the step schedule needs the epochs to decay at, e.g. 30,60")
+    if cfg.box_rule == "tscam":
+        if cfg.cam_threshold is None:
+            raise UserError("cam_threshold: the tscam box rule needs its fixed threshold")
+        if cfg.frame == "crop":
+            raise UserError(
+                "box_rule: TS-CAM's rule is defined in its resize frame, not the crop frame"
+            )
+
+
+def recipe_block(method: Method, cfg: RunConfig, given: dict[str, Any]) -> dict:
+    """The record's recipe: name, trust, each value's source, and the values the run
+    set otherwise (a flag or config file) with the recipe's value beside them."""
+    recipe, values, trust = run_recipe(method, given)
+    block = describe(recipe, values, trust)
+    block["overridden"] = {
+        k: {"recipe": values[k].value, "run": cfg[k]}
+        for k in values
+        if k in FIELDS and given.get(k) is not None and cfg[k] != values[k].value
+    }
+    return block
 
 
 def plan_weights(cfg: RunConfig, cached_only: bool = False) -> tuple[Weights, RunConfig]:

@@ -26,7 +26,7 @@ from wsolbench.data.splits import Splits, make_loader
 from wsolbench.evaluation.evaluate import evaluate_split, summarize, trivial_boxes
 from wsolbench.evaluation.perimage import PerImage
 from wsolbench.evaluation.pool import scoring_workers
-from wsolbench.evaluation.protocol import PROTOCOL
+from wsolbench.evaluation.protocol import PROTOCOL, TSCAM_RULE
 from wsolbench.evaluation.scores import SplitScores
 from wsolbench.train.checkpoints import load_checkpoint
 from wsolbench.train.freeze import apply_freeze
@@ -86,13 +86,13 @@ def prepare(p: Plan) -> Prepared:
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
     splits = p.dataset.load(cfg)
-    splits.use_frame(cfg.frame)
+    splits.use_run(cfg)
     train_set, kshot_ids = splits.train, None
     if cfg.kshot != "full":
         idx = kshot_indices(splits.train.labels, cfg.kshot, cfg.seed)
         train_set, kshot_ids = Subset(splits.train, idx), [splits.train.image_ids[i] for i in idx]
     model = p.method.build(cfg, splits.num_classes)
-    pretrained = load_weights(model, p.weights, cfg.backbone)
+    pretrained = load_weights(model, p.weights, cfg.backbone, cfg.keep_classifier)
     if cfg.checkpoint:
         load_checkpoint(model, cfg.checkpoint, p.method.checkpoint_keys)
     frozen = apply_freeze(model, cfg.freeze)
@@ -166,6 +166,7 @@ def _train_and_evaluate(
         mode="evaluate" if cfg.checkpoint else "train+evaluate",
         seed=cfg.seed,
         config=cfg.to_dict(),
+        recipe=p.recipe,
         protocol={**PROTOCOL, **_scoring(cfg)},
         **_summary(cfg, scores),
         frozen_percent=round(prep.frozen, 2),
@@ -186,7 +187,10 @@ def _train_and_evaluate(
 def _scoring(cfg: RunConfig) -> dict:
     """The record's word on what was scored and where the box threshold came from."""
     picked = "val" if cfg.eval_split == "val" else cfg.threshold_on
-    return {"frame": cfg.frame, "box_threshold_on": picked, "scored_split": cfg.eval_split}
+    out = {"frame": cfg.frame, "box_threshold_on": picked, "scored_split": cfg.eval_split}
+    if cfg.box_rule == "tscam":
+        out["loc_rule"] = TSCAM_RULE.format(thr=cfg.cam_threshold)
+    return out
 
 
 def _summary(cfg: RunConfig, scores: dict[str, SplitScores | None]) -> dict:
@@ -208,6 +212,7 @@ def evaluate_splits(p: Plan, prep: Prepared, keep: PerImage) -> dict[str, SplitS
     roles = [("val", "val"), ("test", "test")] if splits.val is not None else [("test", "test")]
     if cfg.eval_split == "val":
         roles = [("val", "test")]
+    tscam = cfg.cam_threshold if cfg.box_rule == "tscam" else None
     for name, role in roles:
         split = splits.split(name)
         trivial = trivial_boxes(splits) if role == "test" else None
@@ -218,7 +223,7 @@ def evaluate_splits(p: Plan, prep: Prepared, keep: PerImage) -> dict[str, SplitS
             make_loader(split, cfg, False, cfg.seed),
             prep.device,
             splits,
-            SplitScores.for_split(split, role == "test", trivial),
+            SplitScores.for_split(split, role == "test", trivial, tscam_threshold=tscam),
             f"eval {name}",
             keep if role == "test" else None,
             scoring_workers(cfg.eval_workers, cfg.workers, pixels),

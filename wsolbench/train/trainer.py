@@ -1,6 +1,8 @@
-"""The training loop shared by every method: AdamW as the SAT authors set it up,
-a constant or cosine learning rate, spatial-loss warm-up, and per-epoch checkpoints
-that a resumed run continues from exactly."""
+"""The training loop shared by every method, as each recipe sets it up: AdamW with
+no decay on 1-D tensors and tokens (SAT, TS-CAM) or SGD with Nesterov momentum and L2
+on every tensor (the WSOL benchmark); a constant, cosine or step learning rate with an
+optional linear warm-up; spatial-loss warm-up; and per-epoch checkpoints that a
+resumed run continues from exactly."""
 
 from __future__ import annotations
 
@@ -19,14 +21,15 @@ from wsolbench.core.store import save_torch
 from wsolbench.models.method import Method, Step
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on 1-D parameters, biases, tokens and position embeddings."""
+def param_groups(model: nn.Module, weight_decay: float, decay_all: bool = False) -> list[dict]:
+    """No weight decay on 1-D parameters, biases, tokens and position embeddings (timm's
+    and the SAT authors' rule), unless ``decay_all``: decay on every tensor."""
     skip = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
     decay, plain = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        no_decay = p.ndim <= 1 or name.endswith(".bias") or name in skip
+        no_decay = not decay_all and (p.ndim <= 1 or name.endswith(".bias") or name in skip)
         (plain if no_decay else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
@@ -66,7 +69,7 @@ def train(
     if warning:
         print(warning, file=sys.stderr)
     model.to(device)
-    opt, sched = optimizer(build_groups(method, model, cfg), cfg, cfg.epochs * len(loader))
+    opt, sched = optimizer(build_groups(method, model, cfg), cfg, len(loader))
     history, start = resume(checkpoint, model, opt, sched)
     for epoch in range(start, cfg.epochs):
         if loader.generator is not None:  # shuffling independent of resume
@@ -89,7 +92,7 @@ def train(
 def build_groups(method: Method, model: nn.Module, cfg: RunConfig) -> list[dict]:
     """The method's parameter groups (or the default ones), trainable parameters
     only, each with its own learning rate: the run's times its ``lr_scale``."""
-    groups = method.param_groups(model, cfg) or param_groups(model, cfg.weight_decay)
+    groups = method.param_groups(model, cfg) or param_groups(model, cfg.weight_decay, cfg.decay_all)
     out = []
     for g in groups:
         params = [p for p in g["params"] if p.requires_grad]
@@ -112,15 +115,39 @@ def describe_groups(groups: list[dict], cfg: RunConfig) -> list[dict]:
     ]
 
 
-def optimizer(groups: list[dict], cfg: RunConfig, total: int) -> tuple[Any, Any]:
-    """AdamW over the groups, and the learning-rate schedule. The SAT authors build a
-    cosine schedule but never step it: their rate is constant."""
-    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+def lr_factor(step: int, steps_per_epoch: int, cfg: RunConfig) -> float:
+    """The learning rate at optimizer step ``step`` (from 0), as a factor of the
+    recipe's. ``step``: x ``lr_factor`` for each epoch of ``lr_steps`` (counted from 1,
+    as TS-CAM's and the benchmark's loops count) that has started; ``cosine``: half a
+    cosine over every step; then a linear warm-up over ``warmup_epochs``."""
+    total = cfg.epochs * steps_per_epoch
+    if cfg.schedule == "cosine":
+        factor = 0.5 * (1 + math.cos(math.pi * step / total))
+    elif cfg.schedule == "step":
+        epoch = step // steps_per_epoch + 1
+        factor = cfg.lr_factor ** sum(1 for e in cfg.lr_steps or () if e <= epoch)
+    else:
+        factor = 1.0
+    warm = cfg.warmup_epochs * steps_per_epoch
+    return factor * min(1.0, (step + 1) / warm) if warm > 0 else factor
 
-    def lr_factor(step: int) -> float:
-        return 0.5 * (1 + math.cos(math.pi * step / total)) if cfg.schedule == "cosine" else 1.0
 
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+def optimizer(groups: list[dict], cfg: RunConfig, steps_per_epoch: int) -> tuple[Any, Any]:
+    """The recipe's optimizer over the groups, and its learning-rate schedule. The SAT
+    authors build a cosine schedule but never step it: their rate is constant."""
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(
+            groups,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
+        )
+    else:
+        opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return opt, torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: lr_factor(step, steps_per_epoch, cfg)
+    )
 
 
 def resume(checkpoint: Path | None, model: nn.Module, opt: Any, sched: Any) -> tuple[list, int]:

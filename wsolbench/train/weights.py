@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import timm
+import torch
 from torch import nn
 
 from wsolbench.core.digests import file_digest
@@ -133,31 +134,59 @@ def resolve(pretrained: str, backbone: str, cached_only: bool = False) -> Weight
     return Weights("file", path.resolve(), file_digest(path))
 
 
-def load_weights(model: nn.Module, weights: Weights, backbone: str) -> dict | None:
-    """Load resolved weights into a freshly built model; returns the record's entry."""
+def load_weights(
+    model: nn.Module, weights: Weights, backbone: str, keep_classifier: bool = False
+) -> dict | None:
+    """Load resolved weights into a freshly built model; returns the record's entry.
+    ``keep_classifier``: the hub weights' ImageNet classifier goes into ``model.fc``
+    too (the WSOL benchmark on ILSVRC)."""
+    if keep_classifier and weights.source != "hub":
+        raise UserError(
+            f"keep_classifier: needs the hub's ImageNet weights, not pretrained {weights.source}"
+        )
     if weights.source == "none":
         return {**weights.describe(), "loaded": 0}
     if weights.source == "hub":
-        report = _load_through_timm(model, weights.path, backbone)
+        report = _load_through_timm(model, weights.path, backbone, keep_classifier)
     else:
         report = load_pretrained(model, weights.path)
     return {**weights.describe(), **report}
 
 
-def _load_through_timm(model: nn.Module, path: Path, backbone: str) -> dict:
+def _load_through_timm(model: nn.Module, path: Path, backbone: str, keep_classifier: bool) -> dict:
     """timm builds the backbone and loads the cached file with its own loader (key
     filters, position embeddings resampled to our grid); its tensors are then copied
     into the method's network, whose module names are timm's."""
     size = getattr(model, "image_size", None)
     extra = {"img_size": size} if size else {}
-    vit = timm.create_model(
+    net = timm.create_model(
         backbone,
         pretrained=True,
-        num_classes=0,
         pretrained_cfg_overlay={"file": str(path)},
+        **({} if keep_classifier else {"num_classes": 0}),
         **extra,
     )
-    return load_state(model, vit.state_dict(), str(path))
+    report = load_state(model, net.state_dict(), str(path))
+    if keep_classifier:
+        report["classifier"] = _keep_classifier(model, net.get_classifier(), path)
+    return report
+
+
+def _keep_classifier(model: nn.Module, source: nn.Module, path: Path) -> str:
+    """Copy the pretrained classifier into ``model.fc`` where the shapes agree."""
+    fc = getattr(model, "fc", None)
+    if not isinstance(fc, nn.Linear) or not isinstance(source, nn.Linear):
+        raise UserError("keep_classifier: this network has no linear classifier to keep")
+    if fc.weight.shape != source.weight.shape:
+        raise UserError(
+            f"keep_classifier: {path.name}'s classifier is {tuple(source.weight.shape)}, "
+            f"this network's {tuple(fc.weight.shape)} (1000 ImageNet classes over the "
+            "trunk's features are needed; pass --no-keep-classifier)"
+        )
+    with torch.no_grad():
+        fc.weight.copy_(source.weight)
+        fc.bias.copy_(source.bias)
+    return f"kept: {tuple(source.weight.shape)} from the pretrained weights"
 
 
 def cached_weights() -> list[tuple[str, str, float, str]]:
