@@ -43,7 +43,10 @@ def test_run_id_is_stable_and_follows_every_result_setting():
         ("batch_size: eight\n", "run.yaml: batch_size: must be an integer, got 'eight'"),
         ("epochs: true\n", "run.yaml: epochs: must be an integer, got True"),
         ("kshot: -1\n", "run.yaml: kshot: must be >= 1, got -1"),
-        ("schedule: step\n", "run.yaml: schedule: must be one of constant, cosine, got 'step'"),
+        (
+            "schedule: linear\n",
+            "run.yaml: schedule: must be one of constant, cosine, step, got 'linear'",
+        ),
         ("- 1\n- 2\n", "run.yaml: must hold a mapping of run settings"),
         ("seed: [1\n", "run.yaml: line 2 is not valid YAML"),
     ],

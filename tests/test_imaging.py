@@ -58,3 +58,61 @@ def test_train_view_is_a_random_crop_of_the_resized_image():
     crops = [to_tensor(crop(big, x, y)) for x in range(33) for y in range(33)]
     crops += [c.flip(-1) for c in crops]
     assert any(torch.equal(views[0], c) for c in crops)
+
+
+def _photo(path, w=333, h=211):
+    """A real JPEG with detail at every scale, so that antialiasing shows."""
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    img[40:120, 60:250] = (250, 30, 20)
+    Image.fromarray(img).save(path, quality=90)
+    return path
+
+
+def _split(path, resize, frame="resize"):
+    from wsolbench.data.annotations import Item
+    from wsolbench.data.imagefiles import FileSplit
+
+    it = Item(path.name, 0)
+    it.boxes = [[60.0, 40.0, 250.0, 120.0]]
+    split = FileSplit([it], path.parent, 1, "test", train=False)
+    split.frame, split.resize = frame, resize
+    return split
+
+
+def test_pil_pipeline_is_torchvisions_on_a_pil_image(tmp_path):
+    """The authors' loaders: Image.open(path).convert('RGB'), transforms.Resize((224,
+    224)) (resize frame) or Resize((256, 256)) + CenterCrop(224) (crop frame),
+    ToTensor, Normalize. torchvision's own transforms on the same file are the
+    expected values; OpenCV's bilinear (no antialiasing) differs."""
+    from PIL import Image
+    from torchvision import transforms
+
+    path = _photo(tmp_path / "img.jpg")
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    norm = [transforms.ToTensor(), transforms.Normalize(mean, std)]
+    resize = transforms.Resize
+    views = {
+        "resize": transforms.Compose([resize((224, 224)), *norm]),
+        "crop": transforms.Compose([resize((256, 256)), transforms.CenterCrop(224), *norm]),
+    }
+    for frame, tv in views.items():
+        want = tv(Image.open(path).convert("RGB"))
+        got = _split(path, "pil", frame)[0]["image"]
+        assert torch.allclose(got, want, atol=1e-5), frame
+        cv2_view = _split(path, "cv2", frame)[0]["image"]
+        assert (cv2_view - want).abs().max() > 0.1, frame
+
+
+def test_pil_train_view_resizes_as_torchvision(tmp_path):
+    """Train: Resize((256, 256)) then a 224 crop; with a crop at (0, 0) and no flip the
+    view is the resized image's top-left corner."""
+    from PIL import Image
+    from torchvision.transforms import functional as TF
+
+    path = _photo(tmp_path / "img.jpg")
+    big = TF.resize(Image.open(path).convert("RGB"), [256, 256])
+    assert np.array_equal(resize_square(np.asarray(Image.open(path).convert("RGB")), how="pil"),
+                          np.asarray(big))  # fmt: skip

@@ -136,3 +136,41 @@ def test_cnn_methods_run_on_the_miniature_cub(cli, data, tmp_path):
         assert rec["config"]["drop_path"] is None and rec["frozen_percent"] == 0
         for key in ("top1_cls", "gt_known_loc", "maxboxaccv2", "pxap"):
             assert 0 <= rec["metrics"][key] <= 100
+
+
+@pytest.mark.parametrize(
+    "method, backbone, recipe",
+    [
+        ("sat", "wsolbench_vit_micro_patch16_224", "sat-cub"),
+        ("tscam", "wsolbench_vit_micro_patch16_224", "tscam-cub"),
+        ("has", "wsolbench_resnet_micro_64", "benchmark-cub"),
+    ],
+)
+def test_each_recipe_family_runs_on_the_miniature_cub(
+    cli, data, tmp_path, method, backbone, recipe
+):
+    """A run of each recipe family end to end: the record names its recipe, the source
+    of each value and what the flags changed, and trains and scores as it says."""
+    rc, _, err = cli(
+        "run", method, "--dataset", "cub", "--data-root", str(data), "--kshot", "1",
+        "--epochs", "1", "--batch-size", "4", "--pretrained", "none", "--backbone", backbone,
+    )  # fmt: skip
+    assert rc == 0, err
+    rec = record_of(tmp_path / "results", f"{method}-cub-")
+    assert rec["recipe"]["name"] == recipe == rec["config"]["recipe"]
+    over = rec["recipe"]["overridden"]
+    assert over["epochs"]["run"] == 1 and over["batch_size"]["run"] == 4
+    assert rec["config"]["resize"] == "pil"
+    metrics = rec["metrics"]
+    if recipe == "tscam-cub":
+        assert rec["config"]["frame"] == "resize" and "contourArea" in rec["protocol"]["loc_rule"]
+        for key in ("gt_known_loc", "top1_loc", "top5_loc", "sat_gt_known_loc", "maxboxaccv2"):
+            assert 0 <= metrics[key] <= 100, key
+        assert "vasgaowei/TS-CAM" in rec["recipe"]["sources"]["cam_threshold"]
+    elif recipe == "benchmark-cub":
+        assert rec["config"]["optimizer"] == "sgd" and rec["config"]["nesterov"]
+        lrs = [g["lr"] for g in rec["param_groups"]]
+        assert lrs == pytest.approx([0.01, 0.1]) and rec["recipe"]["trust"] == "untuned"
+    else:
+        assert rec["config"]["frame"] == "crop" and "sat_gt_known_loc" not in metrics
+        assert "wpy1999/SAT" in rec["recipe"]["sources"]["lr"]

@@ -158,3 +158,26 @@ def test_hub_weights_load_into_a_cnn_trunk(cub, empty_hub_cache):
     for name, tensor in state.items():
         if not name.startswith("fc."):
             assert torch.equal(own["trunk." + name], tensor), name
+
+
+def test_kept_classifier_comes_from_the_hub_cache(empty_hub_cache):
+    """The benchmark on ILSVRC keeps the pretrained 1000-class classifier: with
+    ``keep_classifier`` the cached file's fc lands in the network's fc, exactly; a
+    network of another class count is refused in one line."""
+    from wsolbench.core.errors import UserError
+    from wsolbench.models.cnn import WSOLCNN
+    from wsolbench.train.weights import load_weights, resolve
+
+    _, state = write_hub_cache(empty_hub_cache, 2, "resnet18", "timm/resnet18.tv_in1k")
+    weights = resolve("hub", "resnet18.tv_in1k", cached_only=True)
+    model = WSOLCNN("resnet18.tv_in1k", 1000, "normal")
+    report = load_weights(model, weights, "resnet18.tv_in1k", keep_classifier=True)
+    assert torch.equal(model.fc.weight, state["fc.weight"])
+    assert torch.equal(model.fc.bias, state["fc.bias"])
+    assert report["classifier"] == "kept: (1000, 512) from the pretrained weights"
+    assert torch.equal(model.trunk.conv1.weight, state["conv1.weight"])
+    with pytest.raises(UserError, match=r"classifier is \(1000, 512\), this network's \(3, 512\)"):
+        load_weights(WSOLCNN("resnet18.tv_in1k", 3), weights, "resnet18.tv_in1k", True)
+    plain = WSOLCNN("resnet18.tv_in1k", 1000, "normal")
+    load_weights(plain, weights, "resnet18.tv_in1k")
+    assert not torch.equal(plain.fc.weight, state["fc.weight"])
