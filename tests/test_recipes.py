@@ -257,3 +257,24 @@ def test_recipes_lists_every_recipe_with_sources(cli):
     assert "clovaai/wsolevaluation README.md example, --lr 0.00227913316" in out
     rc, _, err = cli("recipes", "nope")
     assert rc == 2 and "recipes: no recipe 'nope'" in err
+
+
+def test_sweep_dry_run_shows_each_cells_recipe(cli, tmp_path):
+    """table1 on the miniature CUB: each cell a run config document, TS-CAM's with its
+    authors' schedule and box rule, SAT's with theirs, CAM's with the benchmark's."""
+    from miniature import make_cub
+
+    make_cub(tmp_path / "data")
+    rc, out, err = cli(
+        "sweep", "table1", "--dataset", "cub", "--pretrained", "none", "--dry-run",
+        env={"WSOLBENCH_DATA": str(tmp_path / "data")},
+    )  # fmt: skip
+    assert rc == 0, err
+    docs = out.split("--- # ")[1:]
+    assert [d.split("-", 1)[0] for d in docs] == ["sat", "tscam", "cam"]
+    assert "lr_steps: [30, 60]  # recipe tscam-cub: vasgaowei/TS-CAM" in docs[1]
+    assert "box_rule: tscam  # recipe tscam-cub" in docs[1]
+    assert "lr: 0.0001  # recipe sat-cub: wpy1999/SAT train.py: --lr default 1e-4" in docs[0]
+    assert "optimizer: sgd  # recipe benchmark-cub" in docs[2]
+    assert "pretrained: none  # the sweep" in docs[0]
+    assert not (tmp_path / "results").exists()

@@ -4,7 +4,7 @@ the output runs the same run again with ``--config``. Nothing is written."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import yaml
@@ -24,6 +24,8 @@ def _line(key: str, value: Any) -> str:
 
 def _origin(key: str, flags: set[str], config: str | None, file_keys: set[str], recipe) -> str:
     name, values = recipe
+    if key == "recipe":
+        return "flag --recipe" if key in flags else "the default"
     if key in ("method", "checkpoint") and key in flags:
         return "command line"
     if key in flags:
@@ -33,6 +35,23 @@ def _origin(key: str, flags: set[str], config: str | None, file_keys: set[str], 
     if key in values:
         return f"recipe {name}: {values[key].source}"
     return "default"
+
+
+def config_lines(cfg: RunConfig, origin: Callable[[str], str]) -> list[str]:
+    """Every set value of ``cfg`` as a run config file's line, ``origin(key)`` after it."""
+    lines = []
+    for key in FIELDS:
+        value = _value(cfg, key)
+        if value is None or key in NOT_IN_FILES:
+            continue
+        if key == "options":
+            where = "the method's options (defaults, unless set)"
+        elif key == "recipe":
+            where = f"{origin(key)}; values: `wsolbench recipes {value}`"
+        else:
+            where = origin(key)
+        lines.append(f"{_line(key, value)}  # {where}")
+    return lines
 
 
 def dry_run(
@@ -48,20 +67,23 @@ def dry_run(
         "# are read when it runs",
     ]
     unused = [k for k in values if k in FIELDS and cfg[k] is None]
-    body = []
-    for key in FIELDS:
-        value = _value(cfg, key)
-        if value is None or key in NOT_IN_FILES:
-            continue
-        where = _origin(key, flags, config, file_keys, (recipe.name, values))
-        if key == "options":
-            where = "the method's options (defaults, unless set)"
-        elif key == "recipe":
-            chosen = "flag --recipe" if key in flags else "the default"
-            where = f"{chosen}; values: `wsolbench recipes {value}`"
-        body.append(f"{_line(key, value)}  # {where}")
+    body = config_lines(
+        cfg, lambda key: _origin(key, flags, config, file_keys, (recipe.name, values))
+    )
     tail = [f"# not used by {cfg.method}: {', '.join(unused)}"] if unused else []
     return "\n".join(head + body + tail)
+
+
+def sweep_cell(cfg: RunConfig, recipe: Mapping[str, Any]) -> str:
+    """One planned sweep cell as a YAML document: a value the recipe gave names its
+    source; any other value set differently from the default is the sweep's."""
+
+    def origin(key: str) -> str:
+        if key in recipe["sources"] and key not in recipe["overridden"]:
+            return f"recipe {recipe['name']}: {recipe['sources'][key]}"
+        return "default" if cfg[key] == FIELDS[key].default else "the sweep"
+
+    return "\n".join([f"--- # {cfg.run_id}", *config_lines(cfg, origin)])
 
 
 def _value(cfg: RunConfig, key: str) -> Any:

@@ -78,6 +78,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     counts = pd.Series([s.state for s in states]).value_counts()
     print(f"{len(states)} runs: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     print(render(state_frame(sweep, states), "md"))
+    if args.dry_run:
+        from wsolbench.cli.dryrun import sweep_cell
+
+        print("\n# every run's resolved settings (a run config file each):")
+        for p in sweep.runs:
+            print(sweep_cell(p.cfg, p.recipe))
     return 1 if action == "run" and not args.dry_run and counts.get("failed", 0) else 0
 
 
