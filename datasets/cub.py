@@ -23,6 +23,7 @@ from wsolbench.data.splits import DatasetPlugin, Splits, dataset_folder
 
 HELD_OUT_PER_CLASS = 5
 
+
 def read_cub(root: Path) -> tuple[list[Item], list[Item], int]:
     """(train items, test items, number of classes) from the official text files."""
     num_classes = sum(1 for _ in rows(root / "classes.txt", None, 2, at_least=True))

@@ -94,6 +94,11 @@ def check_training(cfg: RunConfig) -> None:
         raise UserError("nesterov: Nesterov momentum needs momentum > 0")
     if cfg.schedule == "step" and not cfg.lr_steps:
         raise UserError("lr_steps: the step schedule needs the epochs to decay at, e.g. 30,60")
+    if cfg.keep_classifier and not cfg.checkpoint and cfg.pretrained not in (None, "hub"):
+        raise UserError(
+            f"keep_classifier: the recipe keeps the hub's ImageNet classifier, and "
+            f"pretrained is {cfg.pretrained}; pass --no-keep-classifier or --pretrained hub"
+        )
     if cfg.box_rule == "tscam":
         if cfg.cam_threshold is None:
             raise UserError("cam_threshold: the tscam box rule needs its fixed threshold")

@@ -92,7 +92,9 @@ def prepare(p: Plan) -> Prepared:
         idx = kshot_indices(splits.train.labels, cfg.kshot, cfg.seed)
         train_set, kshot_ids = Subset(splits.train, idx), [splits.train.image_ids[i] for i in idx]
     model = p.method.build(cfg, splits.num_classes)
-    pretrained = load_weights(model, p.weights, cfg.backbone, cfg.keep_classifier)
+    # Evaluating a checkpoint loads its own classifier; there is none to keep.
+    keep = cfg.keep_classifier and not cfg.checkpoint
+    pretrained = load_weights(model, p.weights, cfg.backbone, keep)
     if cfg.checkpoint:
         load_checkpoint(model, cfg.checkpoint, p.method.checkpoint_keys)
     frozen = apply_freeze(model, cfg.freeze)
