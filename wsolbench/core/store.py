@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -13,29 +14,52 @@ from typing import IO, Any
 import torch
 
 from wsolbench.core.errors import UserError
+from wsolbench.core.paths import missing_folders, remove_empty
 from wsolbench.core.record import RunRecord
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+# Files get the permissions the umask allows (group-readable on a shared cluster store),
+# not mkstemp's 0600. Read once: os.umask can only be read by setting it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write to a temporary file beside ``path``, flush to disk, then rename over it,
-    so readers see the old file or the new one, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    so readers see the old file or the new one, never a partial one. A folder that
+    cannot be written (read-only, full, a file where a folder should be) is a one-line
+    error naming the path, and nothing is left behind."""
+    made = missing_folders(path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        remove_empty(made)
+        raise UserError(f"{path.parent}: cannot write there ({e.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        remove_empty(made)  # the folders this write made go with it
+        if isinstance(e, OSError):
+            raise UserError(f"{path}: cannot write ({e.strerror})") from None
         raise
 
 
 def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, lambda f: f.write(json.dumps(data, indent=1, default=str).encode()))
+    """Strict JSON (no NaN or Infinity, which JSON does not have), atomically."""
+    try:
+        text = json.dumps(data, indent=1, default=str, allow_nan=False)
+    except ValueError:
+        raise UserError(f"{path}: a value is NaN or infinite; not written") from None
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def save_torch(path: Path, obj: Any) -> None:
@@ -52,15 +76,28 @@ class Store:
             raise UserError(f"run id '{run_id}' is not valid (letters, digits, . _ - only)")
         return self.root / run_id
 
+    def lock_path(self, run_id: str) -> Path:
+        """The lock of a run (or a scored folder of maps) while it is being made; kept
+        beside the runs, so taking it creates no run folder."""
+        self.run_dir(run_id)  # the id is checked
+        return self.root / ".locks" / f"{run_id}.lock"
+
     def record(self, run_id: str) -> RunRecord | None:
         path = self.run_dir(run_id) / "record.json"
-        return read_record(path) if path.is_file() else None
+        return store_record(path) if path.is_file() else None
 
     def records(self) -> list[RunRecord]:
-        """Every finished run, derived by scanning (no shared index to corrupt)."""
+        """Every finished run, derived by scanning (no shared index to corrupt). A record
+        that cannot be read is skipped with a one-line warning naming it."""
         if not self.root.is_dir():
             return []
-        return [read_record(p) for p in sorted(self.root.glob("*/record.json"))]
+        out = []
+        for path in sorted(self.root.glob("*/record.json")):
+            try:
+                out.append(store_record(path))
+            except UserError as e:
+                print(f"wsolbench: warning: skipped: {e.one_line()}", file=sys.stderr)
+        return out
 
     def write_record(self, record: RunRecord) -> None:
         """Written last of a run's files: its presence means the run is done."""
@@ -68,8 +105,18 @@ class Store:
 
 
 def read_record(path: Path) -> RunRecord:
+    """A run's record, checked."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise UserError(f"{path}: not a readable run record ({e})") from None
+        raise UserError(f"{path}: not a readable run record ({type(e).__name__})") from None
     return RunRecord.from_dict(data, path)
+
+
+def store_record(path: Path) -> RunRecord:
+    """A record of the store: it must name the folder it lies in (one claiming another
+    id, ``../../etc`` say, is not that run's)."""
+    record = read_record(path)
+    if record.run_id != path.parent.name:
+        raise UserError(f"{path}: run_id '{record.run_id[:80]}' is not its folder's name")
+    return record
