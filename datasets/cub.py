@@ -47,6 +47,8 @@ def read_cub(root: Path) -> tuple[list[Item], list[Item], int]:
     path = root / "bounding_boxes.txt"
     for lineno, (iid, *xywh) in rows(path, None, 5):
         x, y, w, h = (number(path, lineno, v) for v in xywh)
+        if w <= 0 or h <= 0:  # x y w h: a box of no width holds no pixel
+            raise UserError(f"{path}:{lineno}: box width {w} and height {h} must be positive")
         item(path, lineno, iid).boxes.append(check_box(path, lineno, [x, y, x + w, y + h]))
     path = root / "train_test_split.txt"
     is_train = {}

@@ -41,10 +41,6 @@ def run_bad(capsys, store, *argv):
         (["sat", "--recipe", "tscam-cub"], "recipe: dataset synthetic has one recipe"),
         (["tscam", "--box-rule", "tscam"], "cam_threshold: the tscam box rule needs"),
         (
-            ["cam", "--keep-classifier", "--pretrained", "none"],
-            "keep_classifier: the recipe keeps the hub's ImageNet classifier, and pretrained",
-        ),
-        (
             ["cam", "--optimizer", "sgd", "--nesterov", "--momentum", "0"],
             "nesterov: Nesterov momentum needs momentum > 0",
         ),

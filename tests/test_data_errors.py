@@ -87,7 +87,7 @@ CASES = [
         "bounding_boxes.txt",
         4,
         "4 10.0 5.0 0.0 8.0",
-        "bounding_boxes.txt:4: box [10.0, 5.0, 10.0, 13.0] has x1 <= x0 or y1 <= y0",
+        "bounding_boxes.txt:4: box width 0.0 and height 8.0 must be positive",
     ),
     line_breaker(
         "box_outside",

@@ -74,11 +74,14 @@ def test_a_missing_field_and_a_torn_file_are_named(tmp_path):
         read_record(path)
 
 
-def test_report_of_a_store_with_a_bad_record_is_one_line(tmp_path, capsys):
+def test_report_of_a_store_with_a_bad_record_skips_it_in_one_line(tmp_path, capsys):
+    """One corrupt record does not take the whole store's report down: it is skipped
+    with a one-line warning naming the file and the field."""
     write(tmp_path / "results", {**OLD, "metrics": "high"})
-    assert main(["report", "--results", str(tmp_path / "results")]) == 2
+    assert main(["report", "--results", str(tmp_path / "results")]) == 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "record.json: metrics: must be dict, got str" in err
+    assert err.startswith("wsolbench: warning: skipped:")
 
 
 def test_evaluate_maps_and_run_write_the_same_record_type(tmp_path):

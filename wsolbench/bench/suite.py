@@ -11,6 +11,8 @@ import multiprocessing
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -269,6 +271,32 @@ def main_job(seeds: int = 5, **_) -> list[tuple]:
     ]
 
 
+def _seconds(argv: list[str], rounds: int = 3) -> float:
+    """Best wall time of a fresh process running ``argv`` (what a user waits for)."""
+    best = math.inf
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        subprocess.run(argv, capture_output=True, check=False)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def cli(**_) -> list[tuple]:
+    """How fast the command line answers, against importing torch alone in a fresh
+    process: `--help`, and a bad setting refused before any heavy import."""
+    py = sys.executable
+    torch_s = _seconds([py, "-c", "import torch"])
+    rows = []
+    for label, args in (
+        ("--help", ["--help"]),
+        ("run --kshot -1", ["run", "sat", "--kshot", "-1"]),
+    ):
+        t = _seconds([py, "-m", "wsolbench.cli", *args])
+        detail = f"than `import torch` ({torch_s:.2f} s), best of 3 fresh processes"
+        rows.append((f"cli {label}", f"{t:.2f} s", f"{torch_s / t:.1f}x faster", detail))
+    return rows
+
+
 BENCHMARKS: dict[str, Callable[..., list[tuple]]] = {
     "mainjob": main_job,
     "metrics": metrics,
@@ -276,6 +304,7 @@ BENCHMARKS: dict[str, Callable[..., list[tuple]]] = {
     "stream": stream,
     "loading": loading,
     "slurm": slurm,
+    "cli": cli,
 }
 assert tuple(BENCHMARKS) == BENCHMARK_NAMES  # the command line lists them without importing
 # The one-node test cluster of slurm/cluster.sh.

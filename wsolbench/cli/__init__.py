@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 
 from wsolbench.core.errors import UserError
@@ -29,17 +30,58 @@ COMMANDS = {
 }
 
 
+class Terminated(BaseException):
+    """SIGTERM outside SLURM (under SLURM, submitit's handler requeues the task)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def check_early(argv: list[str]) -> None:
+    """The run settings given as flags and in ``--config``, checked before the full
+    parser (whose method options import the plugins, timm and torch) is built: bad
+    input answers at once. Flags this light pass does not know are left to it."""
+    if not argv or argv[0] not in ("run", "evaluate"):
+        return
+    from wsolbench.cli.parser import Parser, field_flag, run_flag_keys
+    from wsolbench.core.config import check_value, load_yaml
+
+    p = Parser(prog=f"wsolbench {argv[0]}", add_help=False, allow_abbrev=False)
+    p.add_argument("method", nargs="?")
+    p.add_argument("--config")
+    keys = run_flag_keys()
+    for key in keys:
+        field_flag(p, key)
+    args, _ = p.parse_known_args(argv[1:])
+    if args.config:
+        load_yaml(args.config)
+    for key in keys:
+        value = getattr(args, key)
+        if key == "kshot" and isinstance(value, str) and value.lstrip("-").isdigit():
+            value = int(value)  # kshot arrives as text: "full" or a number
+        if value is not None:
+            check_value(key, value)
+
+
 def main(argv: list[str] | None = None) -> int:
     from wsolbench.cli.parser import parse
 
+    if "SLURM_JOB_ID" not in os.environ:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
-        args = parse(sys.argv[1:] if argv is None else list(argv))
+        words = sys.argv[1:] if argv is None else list(argv)
+        check_early(words)
+        args = parse(words)
         module, name = COMMANDS[args.command]
         command = getattr(importlib.import_module(f"wsolbench.cli.{module}"), name)
         return command(args)
     except UserError as e:
         print(f"wsolbench: error: {e.one_line()}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("wsolbench: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

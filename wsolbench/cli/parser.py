@@ -93,6 +93,12 @@ def _run(p: argparse.ArgumentParser, checkpoint: bool = False, method: str | Non
         action="store_true",
         help="print every resolved setting as YAML, with where each came from; run nothing",
     )
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="if the identical run is in progress elsewhere, say so and exit (default: wait "
+        "for it and report its record)",
+    )
     if method in METHODS.names():
         p.description = f"{method}: {METHODS.get(method).description}"
     _method_option_flags(p, method)

@@ -96,9 +96,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not args.run_ids:
             raise UserError(f"report {args.figure}: give the run ids to draw")
         out = Path(args.out or f"{args.figure}.png")
-        print(f"wrote {FIGURES[args.figure](Store(results_root(args.results)), args.run_ids, out)}")
+        store = Store(results_root(args.results, must_exist=True))
+        print(f"wrote {FIGURES[args.figure](store, args.run_ids, out)}")
         return 0
-    text = render(runs_frame(Store(results_root(args.results)).records()), args.format or "md")
+    records = Store(results_root(args.results, must_exist=True)).records()
+    text = render(runs_frame(records), args.format or "md")
     _write_or_print(text, args.out)
     return 0
 
@@ -111,7 +113,7 @@ def _paper_report(args: argparse.Namespace) -> int:
         DATASETS.get(d)
     if args.run_ids:
         raise UserError(f"report {spec.name}: takes no run ids (runs are found by config)")
-    index = RunIndex(Store(results_root(args.results)).records())
+    index = RunIndex(Store(results_root(args.results, must_exist=True)).records())
     if index.other_protocol:
         versions = sorted({protocol_version(r) for r in index.other_protocol})
         print(

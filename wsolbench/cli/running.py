@@ -10,7 +10,6 @@ from typing import Any
 
 from wsolbench.cli.parser import run_flag_keys
 from wsolbench.core.config import check_value, load_yaml
-from wsolbench.core.digests import file_digest
 from wsolbench.core.record import RunRecord
 from wsolbench.core.store import Store
 from wsolbench.evaluation.maps import MANIFEST, MapsRequest, evaluate_maps
@@ -50,11 +49,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             dry_run(given, set(_flags(args)) | {"checkpoint"} & set(given), args.config, file_keys)
         )
         return 0
-    if getattr(args, "checkpoint", None):
-        given["checkpoint_sha256"] = file_digest(args.checkpoint)
     store = Store(results_root(args.results))
     p = plan(given)
-    record, ran = execute(p, store, force=args.force)
+    record, ran = execute(p, store, force=args.force, wait=not args.no_wait)
     _print_record(record, ran, store)
     if p.weights.source == "none" and not p.cfg["checkpoint"]:
         start = "the shipped trunk" if p.cfg["dataset"] == "synthetic" else "ImageNet weights"

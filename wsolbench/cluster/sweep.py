@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -83,10 +84,14 @@ def submitted_jobs(store: Store, sweep: Sweep) -> dict[str, dict]:
     if not path.is_file():
         return {}
     latest: dict[str, dict] = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
             entry = json.loads(line)
             latest[entry["run_id"]] = entry
+        except (ValueError, KeyError, TypeError):  # a submission cut short mid-line
+            print(f"wsolbench: warning: {path}:{n}: not a job entry; skipped", file=sys.stderr)
     return latest
 
 
@@ -136,6 +141,14 @@ def _alive(pid: str) -> bool:
     return True
 
 
+def _readable(store: Store, run_id: str) -> bool:
+    try:
+        store.record(run_id)
+    except UserError:
+        return False
+    return True
+
+
 def status(sweep: Sweep, store: Store) -> list[RunState]:
     jobs = submitted_jobs(store, sweep)
     done = {r for r in jobs if (store.run_dir(r) / "record.json").is_file()}
@@ -148,7 +161,7 @@ def status(sweep: Sweep, store: Store) -> list[RunState]:
         folder = store.run_dir(run_id)
         error = folder / "error.txt"
         if (folder / "record.json").is_file():
-            state = "done"
+            state = "done" if _readable(store, run_id) else "corrupt"
         elif job.get("job_id") in scheduler:
             state = scheduler[job["job_id"]]
         elif error.exists():
@@ -255,8 +268,11 @@ def wait(jobs: list[submitit.Job], poll_s: float = 0.5) -> None:
 
 
 def _settings(sweep: Sweep, run: Plan) -> dict[str, Any]:
+    """The run's settings on the sweep's axes; numbers as written (``%g``), so the
+    table's two decimals never round 1e-4 and 5e-4 to the same 0.00."""
     cfg = run.cfg
-    return {"method": cfg["method"], "dataset": cfg["dataset"], **{a: cfg[a] for a in sweep.axes}}
+    axes = {a: f"{cfg[a]:g}" if isinstance(cfg[a], float) else cfg[a] for a in sweep.axes}
+    return {"method": cfg["method"], "dataset": cfg["dataset"], **axes}
 
 
 def state_frame(sweep: Sweep, states: list[RunState]) -> pd.DataFrame:

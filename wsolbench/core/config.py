@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -17,13 +18,25 @@ import yaml
 from wsolbench import PROTOCOL_VERSION
 from wsolbench.core.errors import UserError, where
 
+# Bad values are quoted short: a value built from YAML aliases can be huge.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist = 2, 4, 4
+_SHORT.maxstring = _SHORT.maxother = 40
 
-def int_at_least(lo: int) -> Callable[[Any], int]:
+
+def short(v: Any) -> str:
+    """A bounded repr of a value for an error message."""
+    return _SHORT.repr(v)
+
+
+def int_at_least(lo: int, hi: int = 2**31 - 1) -> Callable[[Any], int]:
     def check(v: Any) -> int:
         if isinstance(v, bool) or not isinstance(v, int):
-            raise ValueError(f"must be an integer, got {v!r}")
+            raise ValueError(f"must be an integer, got {short(v)}")
         if v < lo:
             raise ValueError(f"must be >= {lo}, got {v}")
+        if v > hi:
+            raise ValueError(f"must be <= {hi}, got {short(v)}")
         return v
 
     return check
@@ -32,7 +45,7 @@ def int_at_least(lo: int) -> Callable[[Any], int]:
 def number_in(lo: float, hi: float | None = None, open_lo: bool = False) -> Callable[[Any], float]:
     def check(v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, int | float):
-            raise ValueError(f"must be a number, got {v!r}")
+            raise ValueError(f"must be a number, got {short(v)}")
         v = float(v)
         if not math.isfinite(v):
             raise ValueError(f"must be a finite number, got {v}")
@@ -50,12 +63,14 @@ def number_in(lo: float, hi: float | None = None, open_lo: bool = False) -> Call
 
 def _choice(*choices: str) -> Callable[[Any], str]:
     def check(v: Any) -> str:
-        if v not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}, got {v!r}")
+        if not isinstance(v, str) or v not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {short(v)}")
         return v
 
     return check
 
+
+MAX_EPOCHS = 10_000  # far beyond any recipe: a typo, not a schedule
 
 # Evaluation frames (imaging.Frame): the SAT authors' crop, the WSOL benchmark's (and TS-CAM's)
 # resize, and the synthetic images as drawn.
@@ -64,21 +79,23 @@ FRAMES = ("crop", "resize", "native")
 
 def non_empty_str(v: Any) -> str:
     if not isinstance(v, str) or not v:
-        raise ValueError(f"must be a non-empty string, got {v!r}")
+        raise ValueError(f"must be a non-empty string, got {short(v)}")
+    if len(v) > 4096:
+        raise ValueError(f"must be at most 4096 characters, got {len(v)}")
     return v
 
 
 def _kshot(v: Any) -> int | str:
     if v == "full":
         return v
-    if isinstance(v, str) and v.isdigit():
-        v = int(v)
-    return int_at_least(1)(v)
+    if isinstance(v, str) and v.lstrip("-").isdigit():
+        v = int(v)  # "-1" is a number below 1, not a word
+    return int_at_least(1, 100_000)(v)
 
 
 def _bool(v: Any) -> bool:
     if not isinstance(v, bool):
-        raise ValueError(f"must be true or false, got {v!r}")
+        raise ValueError(f"must be true or false, got {short(v)}")
     return v
 
 
@@ -88,15 +105,15 @@ def epoch_list(v: Any) -> list[int]:
         try:
             v = [int(x) for x in v.split(",") if x.strip()]
         except ValueError:
-            raise ValueError(f"must be epochs separated by commas, got {v[:40]!r}") from None
-    if not isinstance(v, list) or not v:
-        raise ValueError(f"must be a non-empty list of epochs, got {v!r}")
-    return [int_at_least(1)(e) for e in v]
+            raise ValueError(f"must be epochs separated by commas, got {short(v)}") from None
+    if not isinstance(v, list) or not v or len(v) > 1000:
+        raise ValueError(f"must be a non-empty list of epochs, got {short(v)}")
+    return [int_at_least(1, MAX_EPOCHS)(e) for e in v]
 
 
 def mapping(v: Any) -> dict:
     if not isinstance(v, dict):
-        raise ValueError(f"must be a mapping, got {v!r}")
+        raise ValueError(f"must be a mapping, got {short(v)}")
     return dict(v)
 
 
@@ -153,14 +170,17 @@ class RunConfig:
         key="lambda",
     )
     batch_size: int | None = setting(
-        int_at_least(1),
+        int_at_least(1, 1_000_000),
         help="training batch size (recipe default)",
         dataset_default=True,
         flag=int,
     )
-    seed: int = setting(int_at_least(0), 0, "random seed", flag=int)
+    seed: int = setting(int_at_least(0, 2**32 - 1), 0, "random seed", flag=int)
     epochs: int | None = setting(
-        int_at_least(1), help="training epochs (recipe default)", dataset_default=True, flag=int
+        int_at_least(1, MAX_EPOCHS),
+        help="training epochs (recipe default)",
+        dataset_default=True,
+        flag=int,
     )
     lr: float | None = setting(
         number_in(0.0, open_lo=True),
@@ -329,10 +349,10 @@ class RunConfig:
     )
     device: str = setting(non_empty_str, "auto", "auto, cpu or cuda", identity=False, flag=str)
     workers: int = setting(
-        int_at_least(0), 0, "DataLoader worker processes", identity=False, flag=int
+        int_at_least(0, 512), 0, "DataLoader worker processes", identity=False, flag=int
     )
     eval_workers: int | None = setting(
-        int_at_least(0),
+        int_at_least(0, 512),
         None,
         "processes scoring maps during inference (default: the CPUs left beside "
         "the loader's, on splits of 1,000+ ImageNet-size maps; 0: inline)",
@@ -411,20 +431,73 @@ def identity_of(config: Mapping[str, Any]) -> dict[str, Any]:
 def check_value(name: str, value: Any, source: str | None = None) -> Any:
     if name not in FIELDS:
         known = ", ".join(FIELDS)
-        raise UserError(f"{where(source, name)}: unknown key (known: {known})")
+        raise UserError(f"{where(source, name[:60])}: unknown key (known: {known})")
     try:
         return FIELDS[name].check(value)
     except ValueError as e:
         raise UserError(f"{where(source, name)}: {e}") from None
 
 
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_DEPTH = 50
+MAX_YAML_ALIASES = 100
+# Set by planning from the files themselves; a config file naming them would claim
+# an identity for content it does not have.
+DIGESTS = ("data_sha256", "weights_sha256", "checkpoint_sha256")
+
+
+class _Refused(Exception):
+    """A YAML file outside the limits; the message says which."""
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """``safe_load`` with limits: nesting depth, alias count; duplicate keys refused
+    (PyYAML keeps the last silently)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = self.aliases = 0
+
+    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 (PyYAML's signature)
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise _Refused(f"more than {MAX_YAML_ALIASES} aliases")
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                raise _Refused(f"nested deeper than {MAX_YAML_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node, deep=False):  # noqa: ANN001, ANN201
+        seen = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                if key.value in seen:
+                    line = key.start_mark.line + 1
+                    raise _Refused(f"line {line}: duplicate key '{key.value[:60]}'")
+                seen.add(key.value)
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: str | Path) -> Any:
-    """A YAML file's data (``safe_load``); unreadable or invalid files are user errors."""
+    """A YAML file's data (safe: no tags run, bounded size, depth and aliases, UTF-8,
+    no duplicate keys); anything else is a one-line user error naming the file."""
     path = Path(path)
     try:
-        return yaml.safe_load(path.read_text())
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise UserError(f"{path}: larger than {MAX_YAML_BYTES >> 20} MiB; not a config file")
+        raw = path.read_bytes()
     except OSError as e:
         raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        return yaml.load(raw.decode("utf-8"), Loader=_LimitedLoader)  # noqa: S506 (safe)
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except (_Refused, RecursionError) as e:
+        raise UserError(f"{path}: {e or 'nested too deep'}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
@@ -438,6 +511,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: must hold a mapping of run settings")
+    for key in data:
+        if key in DIGESTS:
+            raise UserError(f"{path}: {key}: set by wsolbench from the files read, not by a file")
     return {k: check_value(str(k), v, str(path)) for k, v in data.items()}
 
 
@@ -486,11 +562,13 @@ class Option:
             and not isinstance(value, bool)
         ):
             kind = type(self.default).__name__
-            raise UserError(f"options: {key} must be of type {kind}, got {value!r}")
+            raise UserError(f"options: {key} must be of type {kind}, got {short(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"options: {key} must be a finite number, got {value}")
         if (self.low is not None and value < self.low) or (
             self.high is not None and value > self.high
         ):
-            raise UserError(f"options: {key} must be in {self.range_text()}, got {value!r}")
+            raise UserError(f"options: {key} must be in {self.range_text()}, got {short(value)}")
         return value
 
     def range_text(self) -> str:

@@ -5,6 +5,7 @@ CVPR 2020): ``image_ids.txt``, ``class_labels.txt``, ``image_sizes.txt`` and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,33 +47,43 @@ def rows(path: Path, sep: str | None, n: int, at_least: bool = False) -> Iterato
     """(line number, fields) of every non-blank line; ``sep`` None splits on blanks."""
     if not path.is_file():
         raise UserError(f"{path}: file is missing")
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            fields = [x.strip() for x in line.split(sep)]
-            if len(fields) < n or (len(fields) != n and not at_least):
-                how = "blanks" if sep is None else f"'{sep}'"
-                raise UserError(
-                    f"{path}:{lineno}: expected {'at least ' if at_least else ''}{n} fields "
-                    f"separated by {how}, got {len(fields)}"
-                )
-            yield lineno, fields
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    for lineno, line in enumerate(text.split("\n"), 1):  # the lines an editor numbers
+        line = line.strip()
+        if not line:
+            continue
+        fields = [x.strip() for x in line.split(sep)]
+        if len(fields) < n or (len(fields) != n and not at_least):
+            how = "blanks" if sep is None else f"'{sep}'"
+            raise UserError(
+                f"{path}:{lineno}: expected {'at least ' if at_least else ''}{n} fields "
+                f"separated by {how}, got {len(fields)}"
+            )
+        yield lineno, fields
 
 
 def number(path: Path, lineno: int, text: str, kind: type = float) -> float:
+    """A field as a finite number of ``kind``; anything else names the file and line."""
     try:
-        return kind(text)
+        value = kind(text)
     except ValueError:
-        raise UserError(f"{path}:{lineno}: '{text}' is not {kind.__name__}") from None
+        raise UserError(f"{path}:{lineno}: '{text[:40]}' is not {kind.__name__}") from None
+    if not math.isfinite(value):
+        raise UserError(f"{path}:{lineno}: '{text[:40]}' is not a finite number")
+    return value
 
 
 def check_box(path: Path, lineno: int, box: list[float]) -> list[float]:
-    """Reject empty or inverted boxes; boxes that leave the image are clipped later."""
+    """Reject inverted boxes (a one-pixel box, x1 == x0, is legal, as in the WSOL
+    benchmark); boxes that leave the image are clipped later."""
     x0, y0, x1, y1 = box
-    if x1 <= x0 or y1 <= y0:
-        raise UserError(f"{path}:{lineno}: box {box} has x1 <= x0 or y1 <= y0")
+    if x1 < x0 or y1 < y0:
+        raise UserError(f"{path}:{lineno}: box {box} has x1 < x0 or y1 < y0")
     return box
 
 
@@ -96,6 +107,8 @@ def read_wsol_split(folder: Path) -> list[Item]:
     (``id,x0,y0,x1,y1``, several lines for several boxes) or masks
     (``id,mask_path,ignore_path``); it and ``image_sizes.txt`` may be absent."""
     items = unique_ids(folder / "image_ids.txt")
+    if not items:
+        raise UserError(f"{folder / 'image_ids.txt'}: lists no image")
     labels = folder / "class_labels.txt"
     for lineno, (image_id, label) in rows(labels, ",", 2):
         lookup(items, labels, lineno, image_id).label = int(number(labels, lineno, label, int))
@@ -106,6 +119,8 @@ def read_wsol_split(folder: Path) -> list[Item]:
     if sizes.is_file():
         for lineno, (image_id, w, h) in rows(sizes, ",", 3):
             wh = (int(number(sizes, lineno, w, int)), int(number(sizes, lineno, h, int)))
+            if min(wh) < 1:
+                raise UserError(f"{sizes}:{lineno}: image size {wh[0]}x{wh[1]} is not positive")
             lookup(items, sizes, lineno, image_id).size = wh
     loc = folder / "localization.txt"
     if loc.is_file():

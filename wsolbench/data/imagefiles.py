@@ -58,6 +58,8 @@ class FileSplit(WSOLSplit):
         self.has_boxes = any(it.boxes for it in items)
         self.has_masks = any(it.masks for it in items)
         self.clipped = 0
+        if not items:
+            raise UserError(f"{source}: the split lists no image")
         for it in items:
             if not 0 <= it.label < num_classes:
                 raise UserError(
@@ -72,7 +74,7 @@ class FileSplit(WSOLSplit):
                 it.size = header_size(path)
             elif not path.is_file():
                 raise UserError(f"{path}: image listed in {source} is missing")
-            self.clipped += self._clip(it)
+            self.clipped += self._clip(it, source)
             for m in it.masks + ([it.ignore] if it.ignore else []):
                 header_size(self.mask_root / m)  # readable; any size (resized to the frame)
         if self.clipped:
@@ -83,15 +85,17 @@ class FileSplit(WSOLSplit):
             )
 
     @staticmethod
-    def _clip(it: Item) -> int:
+    def _clip(it: Item, source: str) -> int:
         if not it.boxes:
             return 0
         w, h = it.size
         b = box_array(it.boxes)
         # x1 = x + w (one past the last pixel) is the CUB convention, so W itself is inside.
+        if ((b[:, 0] > w) | (b[:, 1] > h) | (b[:, 2] < 0) | (b[:, 3] < 0)).any():
+            raise UserError(
+                f"{source}: image '{it.image_id}': a box lies wholly outside its {w}x{h} image"
+            )
         inside = np.clip(b, 0, [w, h, w, h])
-        if ((inside[:, 2] <= inside[:, 0]) | (inside[:, 3] <= inside[:, 1])).any():
-            raise UserError(f"image '{it.image_id}': a box lies wholly outside its {w}x{h} image")
         it.boxes = inside.tolist()
         return int((inside != b).any(axis=1).sum())
 

@@ -128,6 +128,7 @@ def summarize(val: SplitScores | None, test: SplitScores, threshold_on: str) -> 
         if val is not None:
             out["curve"]["val_gt_known"] = np.round(val.box.compute()["gt_known"], 4).tolist()
     if test.pixel is not None:
+        test.pixel.require_object_pixels()
         metrics.update(test.pixel.compute())
     if test.polarity is not None:
         metrics.update(test.polarity.compute())

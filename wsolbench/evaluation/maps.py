@@ -19,8 +19,10 @@ import numpy as np
 import torch
 
 from wsolbench.core.config import FRAMES, build_config, make_run_id
+from wsolbench.core.digests import file_digest
 from wsolbench.core.environment import environment
 from wsolbench.core.errors import UserError
+from wsolbench.core.lock import held
 from wsolbench.core.progress import Phase
 from wsolbench.core.record import RunRecord
 from wsolbench.core.registry import DATASETS
@@ -59,8 +61,11 @@ def read_manifest(folder: Path) -> dict | None:
     return data
 
 
-def write_manifest(out: Path, entry: dict, split: str, count: int) -> None:
-    """One manifest per folder; a folder holds the splits of one run in one frame."""
+def check_manifest(out: Path, entry: dict) -> dict:
+    """The folder's manifest (empty: none yet), refused when it is another run's or
+    another frame's: a folder holds the splits of one run in one frame."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file, not a folder")
     old = read_manifest(out) or {}
     for key in ("run_id", "frame", "protocol"):
         if old and old.get(key) != entry[key]:
@@ -68,6 +73,12 @@ def write_manifest(out: Path, entry: dict, split: str, count: int) -> None:
                 f"{out / MANIFEST}: folder holds maps with {key} {old.get(key)!r}, not "
                 f"{entry[key]!r}; export into another folder"
             )
+    return old
+
+
+def write_manifest(out: Path, entry: dict, split: str, count: int) -> None:
+    """Written after the maps, so a folder never holds a manifest without them."""
+    old = check_manifest(out, entry)
     splits = {**old.get("splits", {}), split: count}
     write_json(out / MANIFEST, {**entry, "splits": splits})
 
@@ -82,7 +93,9 @@ def load_map(path: Path, data: bytes, size: tuple[int, int], resize: bool) -> np
         raise UserError(f"{path}: not a .npy array ({e})") from None
     if m.ndim != 2 or m.size == 0:
         raise UserError(f"{path}: score map must be 2-D, got shape {m.shape}")
-    if not np.issubdtype(m.dtype, np.number) or not np.isfinite(m).all():
+    if m.dtype == bool or not np.issubdtype(m.dtype, np.number):
+        raise UserError(f"{path}: score map must hold numbers in [0, 1], got dtype {m.dtype}")
+    if not np.isfinite(m).all():
         raise UserError(f"{path}: score map holds NaN or infinite values")
     if m.min() < 0 or m.max() > 1:
         raise UserError(f"{path}: values must lie in [0, 1], got {m.min():.4g}..{m.max():.4g}")
@@ -183,6 +196,18 @@ def _as_batch(items: list[tuple]) -> MapBatch:
     return MapBatch(np.stack(maps), list(gts), None if masks[0] is None else np.stack(masks))
 
 
+def maps_digest(folder: Path, gt: GroundTruth) -> str:
+    """sha256 over the id and content digest of every map the request can read (the
+    split's and the val split's; cached per size and mtime, as the data digest)."""
+    digest = hashlib.sha256()
+    for ds in (gt.test, gt.val):
+        for image_id in ds.image_ids if ds is not None else ():
+            path = map_path(folder, image_id)
+            if path.is_file():
+                digest.update(f"{image_id}\0{file_digest(path)}\n".encode())
+    return digest.hexdigest()
+
+
 def has_maps(folder: Path, ds: WSOLSplit) -> bool:
     """Whether the folder holds this split's maps: all of them, or none."""
     present = [map_path(folder, i).is_file() for i in ds.image_ids]
@@ -236,15 +261,39 @@ def evaluate_maps(store: Store, req: MapsRequest, force: bool = False) -> tuple[
         "resize_maps": req.resize,
         "maps": str(req.folder.resolve()),
         "metadata": str(req.metadata.resolve()) if req.metadata else None,
+        # The maps themselves, by content: other maps in the same folder are other work.
+        "maps_sha256": maps_digest(req.folder, gt),
     }
     run_id = make_run_id(req.name, dataset, identity, kind="maps")
     done = store.record(run_id)
     if done is not None and not force:
         return done, False
+    # The lock is taken in the store before any scoring: identical requests score once,
+    # and a store that cannot be written is found before the work, not after.
+    with held(store.lock_path(run_id), True, f"scoring {req.folder}") as first:
+        done = store.record(run_id)
+        if done is not None and not (force and first):
+            return done, False
+        record = _score_request(req, gt, run_id, identity, dataset, frame, manifest, t0)
+        store.write_record(record)
+    return record, True
+
+
+def _score_request(
+    req: MapsRequest,
+    gt: GroundTruth,
+    run_id: str,
+    identity: dict,
+    dataset: str,
+    frame: str,
+    manifest: dict | None,
+    t0: float,
+) -> RunRecord:
+    """Score the maps of ``req`` and return the record, not yet written."""
     test = SplitScores.for_split(gt.test, True, gt.trivial, classify=False)
     digests = {req.split: _score_folder(req.folder, gt.test, gt.image_size, req, test)}
     val, note = _pick_split(req, gt, test, digests)
-    record = RunRecord(
+    return RunRecord(
         run_id=run_id,
         method=req.name,
         dataset=dataset,
@@ -259,8 +308,6 @@ def evaluate_maps(store: Store, req: MapsRequest, force: bool = False) -> tuple[
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         notes=[note] if note else None,
     )
-    store.write_record(record)
-    return record, True
 
 
 def _ground_truth(req: MapsRequest, manifest: dict | None) -> tuple[GroundTruth, str, str]:

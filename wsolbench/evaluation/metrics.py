@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from wsolbench.core.errors import UserError
 from wsolbench.data.annotations import IGNORE
 from wsolbench.evaluation.boxes import BENCHMARK_THRESHOLDS, THRESHOLDS, box_iou, normalize_authors
 from wsolbench.evaluation.componenttree import best_contour_iou, largest_component_boxes
@@ -207,6 +208,12 @@ class PixelAP(Accumulator):
         self.state["fg"] += hist[:, 0].sum(axis=0)
         self.state["bg"] += hist[:, 1].sum(axis=0)
         return hist
+
+    def require_object_pixels(self) -> None:
+        """PxAP and pIoU are undefined without one object pixel; the benchmark refuses
+        such a split too ("No positive ground truth")."""
+        if self.state["fg"].sum() == 0:
+            raise UserError("PxAP: no object pixel in the masks scored; PxAP, pIoU are undefined")
 
     def compute(self) -> dict[str, float]:
         pxap, piou = pxap_and_piou(self.state["fg"], self.state["bg"])

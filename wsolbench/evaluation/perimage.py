@@ -6,10 +6,12 @@ figures), the patch-grid maps, and exactly what each image adds to every metric
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from wsolbench.core.errors import UserError
 from wsolbench.core.store import atomic_write
 from wsolbench.evaluation.boxes import THRESHOLDS
 
@@ -89,8 +91,13 @@ class PerImage:
 
 def load(path: Path) -> dict[str, np.ndarray]:
     """The arrays of a ``per_image.npz``, hit bits unpacked (100 thresholds)."""
-    with np.load(path, allow_pickle=False) as z:
-        out = {k: z[k] for k in z.files}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # truncated, foreign
+        raise UserError(f"{path}: not a readable per-image file ({type(e).__name__})") from None
     for key in ("box_hit", "maxbox_hits"):
         if key in out:
             out[key] = np.unpackbits(out[key], axis=-1, count=THRESHOLD_COUNT).astype(bool)

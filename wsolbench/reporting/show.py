@@ -58,6 +58,11 @@ def open_run(store: Store, run_id: str) -> StoredRun:
     if record is None:
         raise UserError(f"run '{run_id}': no finished run in {store.root}")
     path = store.run_dir(run_id) / "per_image.npz"
+    if record.mode == "evaluate-maps":
+        raise UserError(
+            f"run '{run_id}' scored a folder of maps (evaluate-maps): it keeps no per-image "
+            f"maps to draw; show the run that made them ({record.config.get('maps')})"
+        )
     if not path.is_file():
         raise UserError(
             f"run '{run_id}' has no stored per-image maps (made by an older wsolbench); "

@@ -26,8 +26,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             return load_file(path)
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt or unsafe files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{path}: not a readable checkpoint ({first})") from None
+        # torch's own message can suggest weights_only=False; wsolbench never runs a
+        # pickle, so the reason is told in its words.
+        raise UserError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: not a torch or "
+            "safetensors file of tensors, or truncated; pickled objects are never loaded)"
+        ) from None
     for key in ("model", "state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -14,7 +14,7 @@ from wsolbench.core.errors import UserError
 from wsolbench.core.store import Store, atomic_write
 from wsolbench.data.splits import make_loader
 from wsolbench.evaluation.evaluate import predict
-from wsolbench.evaluation.maps import map_path, write_manifest
+from wsolbench.evaluation.maps import check_manifest, map_path, write_manifest
 from wsolbench.train.checkpoints import load_checkpoint
 from wsolbench.train.plan import plan
 
@@ -40,7 +40,7 @@ def export_maps(
         "frame": p.cfg["frame"],
         "map_size": list(splits.image_size),
     }
-    write_manifest(out, entry, split, 0)  # a clash is found before any map is written
+    check_manifest(out, entry)  # a clash is found before any map is written
     model = p.method.build(p.cfg, splits.num_classes)
     load_checkpoint(model, weights, {})
     device = pick_device(p.cfg["device"])

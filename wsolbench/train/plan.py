@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wsolbench.core.config import FIELDS, RunConfig, build_config
+from wsolbench.core.digests import file_digest
 from wsolbench.core.errors import UserError
 from wsolbench.core.recipe import Recipe, describe, find_recipe
 from wsolbench.core.registry import DATASETS, METHODS
@@ -33,6 +34,8 @@ def plan(given: dict[str, Any], cached_only: bool = False) -> Plan:
     as in a sweep task, whose weights the submitting machine resolved)."""
     method, dataset, cfg = configure(given)
     cfg = cfg.replace(data_sha256=dataset.fingerprint(cfg))
+    if cfg.checkpoint:  # a flag's or a config file's: the weights evaluated, by content
+        cfg = cfg.replace(checkpoint_sha256=file_digest(cfg.checkpoint))
     weights, cfg = plan_weights(cfg, cached_only)
     return Plan(method, dataset, cfg, weights, recipe_block(method, cfg, given))
 
@@ -94,11 +97,6 @@ def check_training(cfg: RunConfig) -> None:
         raise UserError("nesterov: Nesterov momentum needs momentum > 0")
     if cfg.schedule == "step" and not cfg.lr_steps:
         raise UserError("lr_steps: the step schedule needs the epochs to decay at, e.g. 30,60")
-    if cfg.keep_classifier and not cfg.checkpoint and cfg.pretrained not in (None, "hub"):
-        raise UserError(
-            f"keep_classifier: the recipe keeps the hub's ImageNet classifier, and "
-            f"pretrained is {cfg.pretrained}; pass --no-keep-classifier or --pretrained hub"
-        )
     if cfg.box_rule == "tscam":
         if cfg.cam_threshold is None:
             raise UserError("cam_threshold: the tscam box rule needs its fixed threshold")

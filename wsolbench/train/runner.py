@@ -6,7 +6,9 @@ so bad input leaves nothing in the results store."""
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from torch.utils.data import Dataset, Subset
 from wsolbench.core.config import RunConfig
 from wsolbench.core.environment import environment, pick_device
 from wsolbench.core.errors import UserError
+from wsolbench.core.lock import held
 from wsolbench.core.record import RunRecord
 from wsolbench.core.store import Store, save_torch
 from wsolbench.data.kshot import kshot_indices
@@ -31,7 +34,7 @@ from wsolbench.evaluation.scores import SplitScores
 from wsolbench.train.checkpoints import load_checkpoint
 from wsolbench.train.freeze import apply_freeze
 from wsolbench.train.plan import Plan
-from wsolbench.train.trainer import build_groups, describe_groups, train
+from wsolbench.train.trainer import CHECKPOINT_KEYS, build_groups, describe_groups, train
 from wsolbench.train.weights import load_weights
 
 
@@ -92,9 +95,12 @@ def prepare(p: Plan) -> Prepared:
         idx = kshot_indices(splits.train.labels, cfg.kshot, cfg.seed)
         train_set, kshot_ids = Subset(splits.train, idx), [splits.train.image_ids[i] for i in idx]
     model = p.method.build(cfg, splits.num_classes)
-    # Evaluating a checkpoint loads its own classifier; there is none to keep.
-    keep = cfg.keep_classifier and not cfg.checkpoint
+    # keep_classifier keeps the hub weights' classifier; a run from none or a file has
+    # none to keep, and a checkpoint brings its own.
+    keep = cfg.keep_classifier and p.weights.source == "hub" and not cfg.checkpoint
     pretrained = load_weights(model, p.weights, cfg.backbone, keep)
+    if cfg.keep_classifier and not keep:
+        pretrained["classifier"] = "not kept: the run does not start from the hub's weights"
     if cfg.checkpoint:
         load_checkpoint(model, cfg.checkpoint, p.method.checkpoint_keys)
     frozen = apply_freeze(model, cfg.freeze)
@@ -103,43 +109,84 @@ def prepare(p: Plan) -> Prepared:
     return Prepared(splits, train_set, kshot_ids, model, pretrained, frozen, device)
 
 
-def execute(p: Plan, store: Store, force: bool = False) -> tuple[RunRecord, bool]:
-    """Run the plan unless it already finished. Returns (record, ran)."""
+def execute(
+    p: Plan, store: Store, force: bool = False, wait: bool = True
+) -> tuple[RunRecord, bool]:
+    """Run the plan unless it already finished. Returns (record, ran). An identical
+    run in progress elsewhere is waited for and its record returned (``wait=False``:
+    a one-line error naming it), so identical work runs once."""
     done = store.record(p.cfg.run_id)
     if done is not None and not force:
         return done, False
+    with held(store.lock_path(p.cfg.run_id), wait, f"run {p.cfg.run_id}") as first:
+        done = store.record(p.cfg.run_id)
+        if done is not None and not (force and first):
+            return done, False
+        return _execute(p, store, force), True
+
+
+def _execute(p: Plan, store: Store, force: bool) -> RunRecord:
     t0 = time.perf_counter()
     prep = prepare(p)
     timing = {"data_s": round(time.perf_counter() - t0, 2)}
-    # Input is valid: from here on the run folder exists.
+    # Input is valid. The run folder appears with its first file (the first epoch's
+    # checkpoint), so a run killed before that leaves nothing behind.
     run_dir = store.run_dir(p.cfg.run_id)
     created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / "checkpoint.pt"
     if force:
         checkpoint.unlink(missing_ok=True)
-    # mmap reads the epoch without loading the weights.
-    resumed_from = (
-        torch.load(checkpoint, mmap=True, weights_only=True)["epoch"] if checkpoint.exists() else 0
-    )
+    resumed_from = resumable(checkpoint)
     try:
         record = _train_and_evaluate(p, prep, run_dir, t0, timing, resumed_from)
         store.write_record(record)  # written last: its presence means done
         checkpoint.unlink(missing_ok=True)
         (run_dir / "error.txt").unlink(missing_ok=True)
-        return record, True
+        return record
     except UserError:
-        # Bad data found mid-run (an unreadable image): leave nothing behind unless
-        # training already saved a checkpoint worth resuming from.
+        # Bad data found mid-run (an unreadable image), a full disk, a read-only store:
+        # leave nothing behind unless training already saved a checkpoint to resume.
         if created and not checkpoint.exists():
             shutil.rmtree(run_dir, ignore_errors=True)
         else:
-            (run_dir / "error.txt").write_text(traceback.format_exc())
+            _note_failure(run_dir)
         raise
     except Exception:
         # Not on SystemExit / KeyboardInterrupt: a preempted task exits to be requeued.
-        (run_dir / "error.txt").write_text(traceback.format_exc())
+        _note_failure(run_dir)
         raise
+
+
+def _note_failure(run_dir: Path) -> None:
+    """The traceback beside the run, for `sweep status`; a store that cannot take it
+    (read-only, full) keeps the failure's own one-line message."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+    except OSError:
+        pass
+
+
+def resumable(checkpoint: Path) -> int:
+    """The epoch the run's checkpoint resumes from (0: none). A checkpoint that cannot
+    be read (truncated, foreign) is set aside under another name, not deleted, and the
+    run starts over."""
+    if not checkpoint.exists():
+        return 0
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or not CHECKPOINT_KEYS <= state.keys():
+            raise ValueError("not a wsolbench checkpoint")
+        return int(state["epoch"])
+    except Exception as e:  # torch raises many types for a corrupt file
+        aside = checkpoint.with_name(f"checkpoint.unreadable-{int(time.time())}.pt")
+        os.replace(checkpoint, aside)
+        print(
+            f"wsolbench: warning: {checkpoint}: unreadable ({type(e).__name__}); set aside "
+            f"as {aside.name}, the run starts over",
+            file=sys.stderr,
+        )
+        return 0
 
 
 def _train_and_evaluate(
@@ -233,5 +280,10 @@ def evaluate_splits(p: Plan, prep: Prepared, keep: PerImage) -> dict[str, SplitS
     return scores
 
 
-def results_root(path: str | None) -> Path:
-    return Path(path) if path else Path("results")
+def results_root(path: str | None, must_exist: bool = False) -> Path:
+    """``--results`` (default ./results). ``must_exist``: a reader's store; a folder
+    that is not there is a one-line error, not an empty table."""
+    root = Path(path) if path else Path("results")
+    if must_exist and path and not root.is_dir():
+        raise UserError(f"--results {root}: no such folder")
+    return root

@@ -16,9 +16,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from wsolbench.core.config import RunConfig
+from wsolbench.core.errors import UserError
 from wsolbench.core.progress import Phase
 from wsolbench.core.store import save_torch
 from wsolbench.models.method import Method, Step
+
+# What a per-epoch checkpoint holds (``train``), so a resumed run continues exactly.
+CHECKPOINT_KEYS = frozenset({"model", "optimizer", "scheduler", "rng", "history", "epoch"})
 
 
 def param_groups(model: nn.Module, weight_decay: float, decay_all: bool = False) -> list[dict]:
@@ -183,6 +187,11 @@ def train_epoch(
         loss, parts = method.train_step(
             model, batch, Step(epoch, i, steps, cfg.epochs, w, device, cfg)
         )
+        if not torch.isfinite(loss):
+            raise UserError(
+                f"training diverged: loss {float(loss)} at epoch {epoch + 1}, step {i + 1} "
+                f"(lr {cfg.lr:g}); nothing was recorded"
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
