@@ -20,7 +20,7 @@ LAYERS = [
     ("wsolbench.reporting",),
     ("wsolbench.cluster",),
     ("wsolbench.bench",),
-    ("wsolbench.cli",),
+    ("wsolbench.cli", "wsolbench.metrics", "wsolbench.results"),  # the faces: CLI and API
 ]
 
 

@@ -12,3 +12,13 @@ PROTOCOL_VERSION = "2"
 from wsolbench.core.registry import bind_plugin_packages  # noqa: E402
 
 bind_plugin_packages()
+
+
+def __getattr__(name: str):  # noqa: ANN202 (PEP 562: loaded on first use)
+    """``wsolbench.runs`` / ``record`` / ``per_image`` (the store as data) without
+    importing pandas for every ``import wsolbench`` (the command line's)."""
+    if name in ("runs", "record", "per_image"):
+        from wsolbench import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module 'wsolbench' has no attribute {name!r}")

@@ -13,7 +13,7 @@ from wsolbench.cluster import EXECUTORS
 from wsolbench.core.config import FIELDS, FRAMES, as_option
 from wsolbench.core.errors import UserError
 from wsolbench.core.registry import METHODS
-from wsolbench.reporting import FORMATS, PICKS, RUN_FIGURES
+from wsolbench.reporting import DATA_FORMATS, FORMATS, PICKS, RUN_FIGURES
 
 HELP = {
     "run": "train and evaluate one method on one dataset",
@@ -216,7 +216,12 @@ def _report(p: argparse.ArgumentParser) -> None:
     p.add_argument("figure", nargs="?", choices=names, help="paper table/figure, or fig5/fig6")
     p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="fig5/fig6: the runs to draw")
     p.add_argument("--dataset", help="paper tables/figures: dataset(s), comma-separated")
-    p.add_argument("--format", choices=(*FORMATS, "png", "pdf"), help="md (default), csv, ...")
+    p.add_argument(
+        "--format",
+        choices=(*FORMATS, *DATA_FORMATS, "png", "pdf"),
+        help="md (default), csv, latex; parquet (the runs table as data, --out FILE); "
+        "png / pdf for figures",
+    )
     p.add_argument("--out", help="write to this file instead of the terminal")
     p.add_argument(
         "--ci", action="store_true", help="paper tables: 95%% t-interval over seeds, not sd"

@@ -87,7 +87,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if action == "run" and not args.dry_run and counts.get("failed", 0) else 0
 
 
+def _parquet(args: argparse.Namespace) -> int:
+    """The runs table as typed data (one row per run, every setting and metric)."""
+    import io
+
+    from wsolbench.results import runs
+
+    if args.figure or not args.out:
+        raise UserError("report --format parquet: the runs table only, with --out FILE")
+    frame = runs(results_root(args.results, must_exist=True))
+    for column in [c for c in frame.columns if frame[c].dtype.kind == "O"]:  # ("full", 5): text
+        frame[column] = frame[column].map(lambda v: v if v is None else str(v))
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    atomic_write(Path(args.out), lambda f: f.write(buf.getvalue()))
+    print(f"wrote {len(frame)} runs to {args.out}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.format == "parquet":
+        return _parquet(args)
     if args.figure and args.figure not in FIGURES:
         return _paper_report(args)
     if args.format in ("png", "pdf"):

@@ -290,9 +290,7 @@ def _score_request(
     t0: float,
 ) -> RunRecord:
     """Score the maps of ``req`` and return the record, not yet written."""
-    test = SplitScores.for_split(gt.test, True, gt.trivial, classify=False)
-    digests = {req.split: _score_folder(req.folder, gt.test, gt.image_size, req, test)}
-    val, note = _pick_split(req, gt, test, digests)
+    summary, digests, note = _scores(req, gt)
     return RunRecord(
         run_id=run_id,
         method=req.name,
@@ -300,7 +298,7 @@ def _score_request(
         mode="evaluate-maps",
         config={**identity, "data_root": req.data_root},
         protocol={**PROTOCOL, "frame": frame, "box_threshold_on": req.threshold_on},
-        **summarize(val, test, req.threshold_on),
+        **summary,
         maps={"folder": str(req.folder.resolve()), "sha256": digests, "manifest": manifest},
         data={"test_images": len(gt.test), **gt.facts},
         wall_time_s=round(time.perf_counter() - t0, 2),
@@ -308,6 +306,23 @@ def _score_request(
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         notes=[note] if note else None,
     )
+
+
+def _scores(req: MapsRequest, gt: GroundTruth) -> tuple[dict, dict, str | None]:
+    """The metrics of ``req``'s maps (``summarize``'s), the sha256 of the map files
+    read per split, and a note on what was left out."""
+    test = SplitScores.for_split(gt.test, True, gt.trivial, classify=False)
+    digests = {req.split: _score_folder(req.folder, gt.test, gt.image_size, req, test)}
+    val, note = _pick_split(req, gt, test, digests)
+    return summarize(val, test, req.threshold_on), digests, note
+
+
+def score_request(req: MapsRequest) -> dict:
+    """What ``evaluate_maps`` would record for ``req`` (metrics, threshold, curves),
+    with no store: the library's one-call evaluation (``wsolbench.metrics``)."""
+    manifest = read_manifest(req.folder) if req.folder.is_dir() else None
+    gt, _, _ = _ground_truth(req, manifest)
+    return _scores(req, gt)[0]
 
 
 def _ground_truth(req: MapsRequest, manifest: dict | None) -> tuple[GroundTruth, str, str]:

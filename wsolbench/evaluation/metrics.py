@@ -162,16 +162,18 @@ class MaxBoxAccV2(Accumulator):
     (``multi_contour_eval``), the best threshold per IoU level 0.3 / 0.5 / 0.7
     (``multi_iou_eval``), then their mean. Maps are scored as given (in [0, 1])."""
 
-    def __init__(self, thresholds: np.ndarray = BENCHMARK_THRESHOLDS) -> None:
-        self.thresholds = thresholds
-        self.state = {"n": np.zeros(()), "hits": np.zeros((len(IOU_LEVELS), len(thresholds)))}
+    def __init__(
+        self, thresholds: np.ndarray = BENCHMARK_THRESHOLDS, levels: tuple = IOU_LEVELS
+    ) -> None:
+        self.thresholds, self.levels = thresholds, tuple(levels)
+        self.state = {"n": np.zeros(()), "hits": np.zeros((len(self.levels), len(thresholds)))}
 
     def update(self, batch: MapBatch) -> np.ndarray:
         """Returns each image's hits, (B, IoU levels, thresholds) booleans."""
-        hits = np.zeros((len(batch), len(IOU_LEVELS), len(self.thresholds)), bool)
+        hits = np.zeros((len(batch), len(self.levels), len(self.thresholds)), bool)
         for i, (m, gt) in enumerate(zip(batch.maps, batch.boxes, strict=True)):
             best = best_contour_iou(m, gt, self.thresholds)
-            hits[i] = best[None, :] >= np.array(IOU_LEVELS)[:, None]
+            hits[i] = best[None, :] >= np.array(self.levels)[:, None]
         self.state["hits"] += hits.sum(axis=0)
         self.state["n"] += len(batch)
         return hits
@@ -179,7 +181,8 @@ class MaxBoxAccV2(Accumulator):
     def compute(self) -> dict[str, float]:
         acc = level_accuracies(self.state["hits"], max(float(self.state["n"]), 1.0))
         out = {
-            f"maxboxacc_iou{int(d * 100)}": float(a) for d, a in zip(IOU_LEVELS, acc, strict=True)
+            f"maxboxacc_iou{round(d * 100)}": float(a)
+            for d, a in zip(self.levels, acc, strict=True)
         }
         out["maxboxaccv2"] = float(acc.mean())
         return out
