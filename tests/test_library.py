@@ -79,7 +79,7 @@ def test_tensors_equal_arrays_and_merge_equals_one_pass():
     [
         (np.full((2, 8, 8), 0.5), [np.zeros((1, 4)), [[0, 0, 9, 9]]], "image 1: box"),
         (np.array([two_blobs(), np.full((8, 8), np.nan)]), [[[0, 0, 1, 1]]] * 2, "image 1:"),
-        (np.full((1, 8, 8), 1.5), [[[0, 0, 1, 1]]], "image 0: map values must lie in [0, 1]"),
+        (np.full((1, 8, 8), 1.5), [[[0, 0, 1, 1]]], "image 0: values must lie in [0, 1]"),
         (np.zeros((8, 8)), [[[0, 0, 1, 1]]], "maps: expected (N, H, W)"),
         (np.zeros((1, 8, 8)), [[[0, 0, 1, 1]]] * 2, "2 box arrays for 1 maps"),
     ],

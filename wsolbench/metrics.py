@@ -48,14 +48,8 @@ def _maps(maps: Any) -> list[np.ndarray]:
     out = []
     for i, m in enumerate(maps):
         m = _array(m)
-        if m.ndim != 2 or m.size == 0:
-            raise ValueError(f"image {i}: a map must be 2-D, got shape {m.shape}")
-        if m.dtype == bool or not np.issubdtype(m.dtype, np.number):
-            raise ValueError(f"image {i}: a map must hold numbers, got dtype {m.dtype}")
-        if not np.isfinite(m).all():
-            raise ValueError(f"image {i}: the map holds NaN or infinite values")
-        if m.min() < 0 or m.max() > 1:
-            raise ValueError(f"image {i}: map values must lie in [0, 1]")
+        if problem := _m.map_problem(m):
+            raise ValueError(f"image {i}: {problem}")
         out.append(m.astype(np.float64))
     return out
 

@@ -31,7 +31,7 @@ from wsolbench.data.annotations import read_wsol_split
 from wsolbench.data.imagefiles import FRAME, FileSplit
 from wsolbench.data.splits import WSOLSplit, check_frame
 from wsolbench.evaluation.evaluate import summarize, trivial_boxes
-from wsolbench.evaluation.metrics import MapBatch
+from wsolbench.evaluation.metrics import MapBatch, map_problem
 from wsolbench.evaluation.pool import MapScorer, scoring_workers
 from wsolbench.evaluation.protocol import PROTOCOL
 from wsolbench.evaluation.scores import SplitScores, TrivialBoxes
@@ -91,14 +91,8 @@ def load_map(path: Path, data: bytes, size: tuple[int, int], resize: bool) -> np
         m = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError) as e:
         raise UserError(f"{path}: not a .npy array ({e})") from None
-    if m.ndim != 2 or m.size == 0:
-        raise UserError(f"{path}: score map must be 2-D, got shape {m.shape}")
-    if m.dtype == bool or not np.issubdtype(m.dtype, np.number):
-        raise UserError(f"{path}: score map must hold numbers in [0, 1], got dtype {m.dtype}")
-    if not np.isfinite(m).all():
-        raise UserError(f"{path}: score map holds NaN or infinite values")
-    if m.min() < 0 or m.max() > 1:
-        raise UserError(f"{path}: values must lie in [0, 1], got {m.min():.4g}..{m.max():.4g}")
+    if problem := map_problem(m):
+        raise UserError(f"{path}: {problem}")
     if m.shape != tuple(size):
         if not resize:
             raise UserError(

@@ -72,6 +72,20 @@ class MapBatch:
         )
 
 
+def map_problem(m: np.ndarray) -> str | None:
+    """What is wrong with a score map for the benchmark's evaluator (2-D numbers in
+    [0, 1], finite), or None. Each caller names the map its own way."""
+    if m.ndim != 2 or m.size == 0:
+        return f"score map must be 2-D, got shape {m.shape}"
+    if m.dtype == bool or not np.issubdtype(m.dtype, np.number):
+        return f"score map must hold numbers in [0, 1], got dtype {m.dtype}"
+    if not np.isfinite(m).all():
+        return "score map holds NaN or infinite values"
+    if m.min() < 0 or m.max() > 1:
+        return f"values must lie in [0, 1], got {m.min():.4g}..{m.max():.4g}"
+    return None
+
+
 class Accumulator:
     """Counters held as numpy arrays in ``self.state``; merging adds them."""
 
