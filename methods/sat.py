@@ -22,7 +22,8 @@ Differs from the authors' code:
 - on ILSVRC the authors train on 4 GPUs with ``torch.distributed.launch``, so each
   GPU's batch-area loss is over its own 128 images; here the batch of 512 is one
   batch on one device and the area loss is over all 512 (``area_per 128`` gives the
-  authors' per-128 reading: the mean over chunks of 128 of |chunk mean - lambda|).
+  authors' per-128 reading: the mean over chunks of 128 of |chunk mean - lambda|;
+  a run setting, so that it enters the run id only when set).
 The paper writes the logit scale as sqrt(D); the code (and this) uses sqrt(head_dim).
 """
 
@@ -126,13 +127,6 @@ class SAT(Method):
         "gaussian": Option(True, "the 3x3 Gaussian filter inside the normalization loss"),
         "sat_blocks": Option(3, "last blocks gated by the spatial token", low=1, high=12),
         "fused": Option(True, "fused attention kernel (equal to the step-by-step form)"),
-        "area_per": Option(
-            0,
-            "batch-area loss over chunks of this many images, averaged (0: the whole "
-            "batch; 128: the authors' per-GPU loss on ILSVRC)",
-            low=0,
-            high=65536,
-        ),
     }
     recipes = RECIPES
 

@@ -31,7 +31,6 @@ def test_record_says_exactly_what_ran(tiny_run):
         "gaussian": True,
         "sat_blocks": 3,
         "fused": True,
-        "area_per": 0,
     }
     assert rec["recipe"]["name"] == "synthetic" and rec["recipe"]["trust"] == "wsolbench"
     assert rec["recipe"]["sources"]["epochs"].startswith("wsolbench: README")

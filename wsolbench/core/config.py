@@ -271,6 +271,13 @@ class RunConfig:
         "learning-rate multiplier of a CNN's fast layers",
         flag=float,
     )
+    area_per: int = added(
+        int_at_least(0, 1 << 20),
+        0,
+        "SAT's batch-area loss over chunks of this many images, averaged (0: the whole "
+        "batch; 128: the SAT authors' per-GPU loss on ILSVRC, 4 GPUs x 128)",
+        flag=int,
+    )
     box_rule: str = added(
         _choice("sat", "tscam"),
         "sat",

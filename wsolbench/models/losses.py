@@ -66,7 +66,7 @@ def spatial_losses(
     ce = F.cross_entropy(out.logits, labels)
     parts = {"ce": ce}
     if cfg.options.get("area_loss", True):
-        parts["area"] = batch_area_loss(out.maps, cfg["lambda"], cfg.options.get("area_per", 0))
+        parts["area"] = batch_area_loss(out.maps, cfg["lambda"], cfg.area_per)
     if cfg.options.get("norm_loss", True):
         parts["norm"] = normalization_loss(out.maps, cfg.options.get("gaussian", True))
     spatial = sum(v for k, v in parts.items() if k != "ce")
