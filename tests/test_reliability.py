@@ -247,10 +247,12 @@ HOSTILE_MESSAGES = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(HOSTILE) + ["binary", "huge"])
+@pytest.mark.parametrize("kind", sorted(HOSTILE) + ["binary", "huge", "endless"])
 def test_hostile_config_files_are_one_line(cli, tmp_path, kind):
     path = tmp_path / "c.yaml"
-    if kind == "binary":
+    if kind == "endless":  # a device that claims size 0 and never ends
+        path = Path("/dev/zero")
+    elif kind == "binary":
         path.write_bytes(b"lr: \xff\xfe\n")
     elif kind == "huge":
         path.write_text("# " + "x" * (2 << 20))
@@ -260,7 +262,8 @@ def test_hostile_config_files_are_one_line(cli, tmp_path, kind):
     t0 = time.perf_counter()
     err = one_line_exit_2(*cli("run", "sat", "--config", str(path)))
     assert time.perf_counter() - t0 < 30  # not minutes of alias expansion
-    want = {"binary": "not UTF-8 text (byte 4)", "huge": "larger than 1 MiB"}.get(kind)
+    want = {"binary": "not UTF-8 text (byte 4)", "huge": "larger than 1 MiB",
+            "endless": "larger than 1 MiB"}.get(kind)  # fmt: skip
     assert (want or HOSTILE_MESSAGES[kind]) in err and str(path) in err and len(err) < 400
     assert files_under(tmp_path) == before
 
@@ -469,3 +472,18 @@ def test_every_command_refuses_bad_input_in_one_line(cli, tmp_path, argv):
     before = files_under(tmp_path)
     one_line_exit_2(*cli(*args))
     assert files_under(tmp_path) == before
+
+
+def test_a_map_whose_header_claims_a_huge_shape_is_refused_before_allocating(cli, tmp_path):
+    """A 200-byte .npy claiming 400,000 x 400,000 float64 (1.2 TB) is one line, not a
+    MemoryError: the header is checked against the file before anything is read."""
+    import io
+
+    meta = tmp_path / "m"
+    write_metadata(meta / "test", [("a.jpg", 0, 224, 224, ["0,0,9,9"])])
+    buf = io.BytesIO()
+    np.save(buf, np.zeros((2, 2)))
+    (tmp_path / "a.jpg.npy").write_bytes(buf.getvalue().replace(b"(2, 2)", b"(400000, 400000)"))
+    err = one_line_exit_2(*cli("evaluate-maps", str(tmp_path), "--metadata", str(meta),
+                               "--name", "x"))  # fmt: skip
+    assert "a.jpg.npy: the header claims shape (400000, 400000), the file holds less" in err

@@ -494,11 +494,12 @@ def read_yaml(path: str | Path) -> Any:
     no duplicate keys); anything else is a one-line user error naming the file."""
     path = Path(path)
     try:
-        if path.stat().st_size > MAX_YAML_BYTES:
-            raise UserError(f"{path}: larger than {MAX_YAML_BYTES >> 20} MiB; not a config file")
-        raw = path.read_bytes()
+        with open(path, "rb") as f:  # at most one byte past the limit: /dev/zero ends too
+            raw = f.read(MAX_YAML_BYTES + 1)
     except OSError as e:
         raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise UserError(f"{path}: larger than {MAX_YAML_BYTES >> 20} MiB; not a config file")
     try:
         return yaml.load(raw.decode("utf-8"), Loader=_LimitedLoader)  # noqa: S506 (safe)
     except UnicodeDecodeError as e:

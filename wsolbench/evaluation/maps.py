@@ -83,14 +83,31 @@ def write_manifest(out: Path, entry: dict, split: str, count: int) -> None:
     write_json(out / MANIFEST, {**entry, "splits": splits})
 
 
+def _check_npy_header(path: Path, data: bytes) -> None:
+    """A .npy file whose header claims more data than the file holds (truncated, or
+    made to exhaust memory) is refused before anything is allocated."""
+    f = io.BytesIO(data)
+    try:
+        fmt = np.lib.format
+        version = fmt.read_magic(f)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read(f)
+    except (ValueError, OSError, SyntaxError, TypeError) as e:
+        raise UserError(f"{path}: not a .npy array ({type(e).__name__})") from None
+    claimed = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    if claimed > len(data) - f.tell():
+        raise UserError(f"{path}: the header claims shape {shape}, the file holds less")
+
+
 def load_map(path: Path, data: bytes, size: tuple[int, int], resize: bool) -> np.ndarray:
     """A checked map (the file ``path`` read as ``data``) as float64, what the
     benchmark's loader hands its evaluator. A map of another shape is an error unless
     ``resize`` (bicubic, as the benchmark's inference resizes its maps)."""
+    _check_npy_header(path, data)
     try:
         m = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise UserError(f"{path}: not a .npy array ({e})") from None
+    except (ValueError, OSError, MemoryError) as e:
+        raise UserError(f"{path}: not a .npy array ({type(e).__name__})") from None
     if problem := map_problem(m):
         raise UserError(f"{path}: {problem}")
     if m.shape != tuple(size):
