@@ -119,3 +119,21 @@ def test_help_answers_without_importing_torch():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def _help(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    return capsys.readouterr().out
+
+
+def test_help_texts_say_what_each_choice_is(capsys):
+    """bench lists its benchmarks by name (no empty choice); show's picks have text; run
+    without a method names which methods own an option, not their defaults."""
+    bench = _help(capsys, "bench")
+    assert "{," not in bench and "any of mainjob, metrics, train" in bench
+    show = " ".join(_help(capsys, "show").split())
+    assert "--worst the test images of lowest IoU (default)" in show
+    run = " ".join(_help(capsys, "run").split())
+    assert "--drop-rate DROP_RATE an option of adl, has: see `wsolbench run adl --help`" in run
+    assert "(default has:" not in run

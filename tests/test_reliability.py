@@ -429,7 +429,12 @@ def test_bad_settings_are_refused_before_torch_is_imported():
 def test_sigterm_is_one_line_and_leaves_no_empty_run_folder(tmp_path):
     proc = subprocess.Popen(["wsolbench", "run", "sat", "--epochs", "3", "--results",
                              str(tmp_path / "r")], stderr=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(12)  # past the imports, before the first epoch's checkpoint
+    # The lock exists once the run is planned (the handler installed long before) and
+    # training is about to start: terminate then, before the first epoch's checkpoint.
+    deadline = time.monotonic() + 300
+    while not list((tmp_path / "r").glob(".locks/*.lock")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.2)
     proc.terminate()
     _, err = proc.communicate(timeout=120)
     assert (

@@ -66,12 +66,16 @@ def _method_option_flags(p: argparse.ArgumentParser, method: str | None) -> None
     for name in names:
         for key, declared in METHODS.get(name).options.items():
             option = as_option(declared)
-            text = option.describe() if len(names) == 1 else f"{name}: {option.default}"
+            text = option.describe() if len(names) == 1 else name
             owners.setdefault(key, []).append(text)
             kinds.setdefault(key, type(option.default))
     for key, who in owners.items():
         flag = key.replace("_", "-")
-        text = who[0] if len(names) == 1 else f"{key} (default {'; '.join(who)})"
+        text = (
+            who[0]
+            if len(names) == 1
+            else f"an option of {', '.join(who)}: see `wsolbench run {who[0]} --help`"
+        )
         if kinds[key] is bool:
             kind = {"action": argparse.BooleanOptionalAction}
         else:
@@ -152,8 +156,22 @@ def _weights(p: argparse.ArgumentParser) -> None:
     p.add_argument("backbones", nargs="*", metavar="NAME", help="fetch: timm model names")
 
 
+def _benchmark_name(name: str) -> str:
+    if name not in BENCHMARK_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown benchmark '{name}' (known: {', '.join(BENCHMARK_NAMES)})"
+        )
+    return name
+
+
 def _bench(p: argparse.ArgumentParser) -> None:
-    p.add_argument("names", nargs="*", choices=[[], *BENCHMARK_NAMES], help="default: all")
+    p.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        type=_benchmark_name,
+        help=f"any of {', '.join(BENCHMARK_NAMES)} (default: all)",
+    )
     p.add_argument("--images", type=int, default=1000, help="maps for `stream`")
     p.add_argument("--profile", help="cluster profile for `slurm` (default slurm/test.yaml)")
     p.add_argument("--batch", type=int, help="`train`: batch size (default 8 CPU, 128 GPU)")
@@ -178,8 +196,15 @@ def _show(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     p.add_argument("--n", type=int, default=16, help="images to draw")
     pick = p.add_mutually_exclusive_group()
+    texts = {
+        "worst": "the test images of lowest IoU (default)",
+        "best": "the test images of highest IoU",
+        "random": "test images drawn at random (seed 0)",
+    }
     for name in PICKS:
-        pick.add_argument(f"--{name}", dest="pick", action="store_const", const=name)
+        pick.add_argument(
+            f"--{name}", dest="pick", action="store_const", const=name, help=texts.get(name)
+        )
     p.add_argument("--same-images", action="store_true", help="needed for several runs")
     p.add_argument("--out", default="show.png", help=".png or .pdf (default show.png)")
     field_flag(p, "data_root")
