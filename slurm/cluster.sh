@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A single-node SLURM cluster on this machine, for the tests and for trying sweeps.
 #
-#   slurm/cluster.sh install   apt packages (root): slurm-wlm, slurmdbd, munge, mariadb-server
+#   slurm/cluster.sh install   apt packages (root): slurm-wlm, slurmdbd, munge, mariadb-server,
+#                              and chromium (the test suite's browser, for `report html`)
 #   slurm/cluster.sh start     start every daemon; prints `export SLURM_CONF=...`
 #   slurm/cluster.sh stop      stop the daemons this script started (by their recorded PIDs)
 #   slurm/cluster.sh status    say which of them run
@@ -23,7 +24,8 @@ die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 install_packages() {
     if command -v sbatch >/dev/null && command -v slurmdbd >/dev/null \
-        && command -v munged >/dev/null && command -v mariadbd >/dev/null; then
+        && command -v munged >/dev/null && command -v mariadbd >/dev/null \
+        && command -v chromium >/dev/null; then
         return
     fi
     local sudo=() ours=0
@@ -35,7 +37,7 @@ install_packages() {
     fi
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        slurm-wlm slurmdbd munge mariadb-server >/dev/null
+        slurm-wlm slurmdbd munge mariadb-server chromium >/dev/null
     [ "$ours" = 1 ] && "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
     return 0
 }

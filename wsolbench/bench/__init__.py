@@ -1,3 +1,3 @@
 """Speed and memory benchmarks: measurements side by side in one run, as ratios."""
 
-BENCHMARK_NAMES = ("mainjob", "metrics", "train", "stream", "loading", "slurm", "cli")
+BENCHMARK_NAMES = ("mainjob", "metrics", "train", "stream", "loading", "slurm", "cli", "site")

@@ -297,6 +297,52 @@ def cli(**_) -> list[tuple]:
     return rows
 
 
+def _clone_runs(store: Path, n: int) -> Path:
+    """``n`` runs in ``store``: one tiny real run (SAT, 1 epoch, 1 image per class) and
+    copies of it under other ids, each with its own record and per-image file."""
+    from wsolbench.core.store import Store, write_json
+    from wsolbench.train.plan import plan
+    from wsolbench.train.runner import execute
+
+    record, _ = execute(plan({"method": "sat", "epochs": 1, "kshot": 1}), Store(store))
+    source = store / record.run_id
+    for i in range(1, n):
+        copy = store / f"{record.run_id}-{i:04d}"
+        copy.mkdir()
+        shutil.copy(source / "per_image.npz", copy / "per_image.npz")
+        write_json(copy / "record.json", {**record.to_dict(), "run_id": copy.name, "seed": i})
+    return source
+
+
+def site(images: int = 1000, **_) -> list[tuple]:
+    """``wsolbench report html`` on a store of ``images`` runs (default 1,000): the first
+    build, then the rebuild after one more run (only its page is drawn)."""
+    from wsolbench.core.store import Store, write_json
+    from wsolbench.reporting.site import build_site
+
+    n = images
+    with tempfile.TemporaryDirectory() as tmp:
+        store, out = Path(tmp) / "store", Path(tmp) / "site"
+        source = _clone_runs(store, n)
+        t0 = time.perf_counter()
+        first = build_site(Store(store), out, overlays=False)
+        built = time.perf_counter() - t0
+        extra = store / f"{source.name}-new"
+        extra.mkdir()
+        shutil.copy(source / "per_image.npz", extra / "per_image.npz")
+        record = json.loads((source / "record.json").read_text())
+        write_json(extra / "record.json", {**record, "run_id": extra.name, "seed": n})
+        t0 = time.perf_counter()
+        again = build_site(Store(store), out, overlays=False)
+        rebuilt = time.perf_counter() - t0
+    return [
+        (f"html site, {n} runs", f"{built:.1f} s", f"{first['drawn']} pages drawn",
+         "first build, no overlays (their matplotlib figures need the dataset)"),
+        ("html site, +1 run", f"{rebuilt:.1f} s", f"{again['drawn']} page drawn",
+         f"rebuild: {built / rebuilt:.1f}x faster than the first"),
+    ]  # fmt: skip
+
+
 BENCHMARKS: dict[str, Callable[..., list[tuple]]] = {
     "mainjob": main_job,
     "metrics": metrics,
@@ -305,6 +351,7 @@ BENCHMARKS: dict[str, Callable[..., list[tuple]]] = {
     "loading": loading,
     "slurm": slurm,
     "cli": cli,
+    "site": site,
 }
 assert tuple(BENCHMARKS) == BENCHMARK_NAMES  # the command line lists them without importing
 # The one-node test cluster of slurm/cluster.sh.

@@ -172,7 +172,9 @@ def _bench(p: argparse.ArgumentParser) -> None:
         type=_benchmark_name,
         help=f"any of {', '.join(BENCHMARK_NAMES)} (default: all)",
     )
-    p.add_argument("--images", type=int, default=1000, help="maps for `stream`")
+    p.add_argument(
+        "--images", type=int, default=1000, help="maps for `stream`, runs for `site`"
+    )
     p.add_argument("--profile", help="cluster profile for `slurm` (default slurm/test.yaml)")
     p.add_argument("--batch", type=int, help="`train`: batch size (default 8 CPU, 128 GPU)")
     p.add_argument("--device", help="`train`: cpu or cuda (default: cuda when there is one)")
@@ -237,8 +239,13 @@ def _sweep(p: argparse.ArgumentParser) -> None:
 def _report(p: argparse.ArgumentParser) -> None:
     from wsolbench.reporting.paperspec import load_specs  # reads the paper's spec file
 
-    names = sorted(RUN_FIGURES) + list(load_specs())
-    p.add_argument("figure", nargs="?", choices=names, help="paper table/figure, or fig5/fig6")
+    names = sorted(RUN_FIGURES) + list(load_specs()) + ["html"]
+    p.add_argument(
+        "figure",
+        nargs="?",
+        choices=names,
+        help="paper table/figure, fig5/fig6, or html (the static site, --out DIR)",
+    )
     p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="fig5/fig6: the runs to draw")
     p.add_argument("--dataset", help="paper tables/figures: dataset(s), comma-separated")
     p.add_argument(
@@ -252,6 +259,12 @@ def _report(p: argparse.ArgumentParser) -> None:
         "--ci", action="store_true", help="paper tables: 95%% t-interval over seeds, not sd"
     )
     p.add_argument("--results", help=RESULTS_HELP)
+    p.add_argument(
+        "--no-overlays",
+        action="store_true",
+        help="html: leave out the runs' worst / best / random test images",
+    )
+    field_flag(p, "data_root")
 
 
 def _tune(p: argparse.ArgumentParser) -> None:

@@ -105,7 +105,23 @@ def _parquet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _site(args: argparse.Namespace) -> int:
+    from wsolbench.reporting.site import build_site
+
+    if not args.out:
+        raise UserError("report html: give --out DIR, the folder for the site")
+    store = Store(results_root(args.results, must_exist=True))
+    done = build_site(store, Path(args.out), args.data_root, not args.no_overlays)
+    print(
+        f"wrote {Path(args.out) / 'index.html'}: {done['runs']} runs ({done['drawn']} drawn "
+        f"anew), {done['comparisons']} comparisons"
+    )
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.figure == "html":
+        return _site(args)
     if args.format == "parquet":
         return _parquet(args)
     if args.figure and args.figure not in FIGURES:
