@@ -172,9 +172,7 @@ def _bench(p: argparse.ArgumentParser) -> None:
         type=_benchmark_name,
         help=f"any of {', '.join(BENCHMARK_NAMES)} (default: all)",
     )
-    p.add_argument(
-        "--images", type=int, default=1000, help="maps for `stream`, runs for `site`"
-    )
+    p.add_argument("--images", type=int, default=1000, help="maps for `stream`, runs for `site`")
     p.add_argument("--profile", help="cluster profile for `slurm` (default slurm/test.yaml)")
     p.add_argument("--batch", type=int, help="`train`: batch size (default 8 CPU, 128 GPU)")
     p.add_argument("--device", help="`train`: cpu or cuda (default: cuda when there is one)")

@@ -6,8 +6,6 @@ sweeps' states. A rebuild redraws only the runs whose record changed."""
 
 from __future__ import annotations
 
-import hashlib
-import html
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -18,51 +16,10 @@ from wsolbench.core.store import Store, atomic_write
 from wsolbench.reporting.paperspec import RunIndex, load_specs
 from wsolbench.reporting.runs import METRICS
 from wsolbench.reporting.site_assets import CSS, JS
+from wsolbench.reporting.site_html import SETTINGS, digest, esc, page, table
 from wsolbench.reporting.tables import mean_sd, t_interval
 
-SETTINGS = ["method", "dataset", "backbone", "recipe", "kshot", "freeze", "lambda", "frame"]
-NAV = [("index.html", "runs"), ("tables.html", "paper tables"), ("compare.html", "comparisons"),
-       ("sweeps.html", "sweeps")]  # fmt: skip
 STATE = ".site.json"  # each page -> digest of the records it was drawn from
-
-
-def esc(value: object) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def page(out: Path, name: str, title: str, body: str, depth: int = 0) -> None:
-    """A page with the site's navigation, stylesheet and script (relative paths)."""
-    up = "../" * depth
-    nav = " ".join(f'<a href="{up}{href}">{text}</a>' for href, text in NAV)
-    text = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}'
-        f'</title><link rel="stylesheet" href="{up}assets/site.css">'
-        f'<script src="{up}assets/site.js"></script></head><body><nav>{nav}</nav>'
-        f"<h1>{esc(title)}</h1>{body}</body></html>"
-    )
-    atomic_write(out / name, lambda f: f.write(text.encode()))
-
-
-def table(headers: list[tuple[str, str]], rows: list[list[tuple[str, object]]], cls: str) -> str:
-    """An HTML table; ``headers`` (key, label); each cell (html, sort value)."""
-    head = "".join(
-        f'<th data-key="{esc(k)}" class="{"text" if k in TEXT else ""}">{esc(label)}</th>'
-        for k, label in headers
-    )
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="{"text" if k in TEXT else ""}" data-value="{esc(v)}">{cell}</td>'
-            for (k, _), (cell, v) in zip(headers, row, strict=True)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-TEXT = {"run_id", *SETTINGS, "protocol", "runs", "metric", "state", "error", "log", "row",
-        "source"}  # fmt: skip
 
 
 def _number(value: object) -> tuple[str, object]:
@@ -94,7 +51,7 @@ def _groups(records: list[RunRecord]) -> str:
     rows = []
     for key, runs in groups.items():
         links = " ".join(f'<a href="runs/{esc(r.run_id)}.html">{r.seed}</a>' for r in runs)
-        cells = [(esc(v), v) for v in key] + [(links, len(runs))]
+        cells = [("—" if v == "None" else esc(v), v) for v in key] + [(links, len(runs))]
         for metric in METRICS:
             values = [r.metrics[metric] for r in runs if r.metrics.get(metric) is not None]
             mean, sd = mean_sd(values)
@@ -116,12 +73,6 @@ def index_page(out: Path, records: list[RunRecord]) -> None:
         f"<h2>Runs that differ only by seed</h2>{_groups(records)}"
     )
     page(out, "index.html", "wsolbench: every run", body)
-
-
-def digest(record: RunRecord) -> str:
-    return hashlib.sha256(
-        json.dumps(record.to_dict(), sort_keys=True, default=str).encode()
-    ).hexdigest()
 
 
 def build_site(

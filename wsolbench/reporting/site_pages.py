@@ -15,7 +15,7 @@ from wsolbench.reporting import PICKS
 from wsolbench.reporting.compare import compare_rows, open_side
 from wsolbench.reporting.paperspec import RunIndex, Spec
 from wsolbench.reporting.run_figure import run_svg
-from wsolbench.reporting.site import esc, page, table
+from wsolbench.reporting.site_html import digest, esc, page, table
 from wsolbench.reporting.tables import build_table, wide
 
 MAX_COMPARISONS = 20  # pairs of runs on the same images, at most
@@ -168,8 +168,6 @@ def _fmt(value: float | None) -> tuple[str, object]:
 def compare_page(store: Store, out: Path, records: list[RunRecord], state: dict) -> int:
     """A page per pair of runs on the same images (redrawn only when a record of the
     pair changed: ``state`` holds the digests each page was drawn from), and their list."""
-    from wsolbench.reporting.site import digest
-
     made = []
     for a, b in _pairs(records):
         name, key = f"{a.run_id}--{b.run_id}.html", f"{digest(a)} {digest(b)}"
