@@ -139,12 +139,15 @@ def test_another_projects_script_in_three_lines(tmp_path, folder):
         m.update(np.load({str(maps / "a.jpg.npy")!r})[None], [np.array([[50, 50, 99, 99]])])
         print(m.compute()["maxboxaccv2"], "torch" in sys.modules)
         print(evaluate_folder({str(maps)!r}, {str(meta)!r})["maxboxaccv2"])
+        a = np.load({str(maps / "a.jpg.npy")!r})
+        p = PxAP(); p.update(a[None], (a > 0.5)[None]); print(p.compute()["pxap"])
     """)
     )
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          cwd=tmp_path, check=True).stdout.split()  # fmt: skip
     assert out[:2] == ["100.0", "False"]  # the square's contour box is the GT: IoU 1
     assert float(out[2]) == pytest.approx(evaluate_folder(maps, meta)["maxboxaccv2"])
+    assert float(out[3]) == pytest.approx(100.0)  # the object's pixels all rank first
 
 
 def test_the_store_as_data(tiny_runs, cli, tmp_path):
@@ -170,3 +173,38 @@ def test_the_store_as_data(tiny_runs, cli, tmp_path):
     back = pd.read_parquet(out)
     assert list(back.run_id) == list(df.run_id)
     assert back.maxboxaccv2.tolist() == pytest.approx(df.maxboxaccv2.tolist())
+
+
+def test_pxap_through_the_library_equals_evaluate_maps(cli, tmp_path):
+    """Masks in the benchmark's metadata (an ignore region on the first line): PxAP and
+    pIoU through ``PxAP`` on the maps and masks, through ``evaluate_folder``, and from
+    ``evaluate-maps`` are one number."""
+    import cv2
+
+    meta, maps, masks = tmp_path / "meta", tmp_path / "maps", tmp_path / "masks"
+    rng = np.random.default_rng(0)
+    rows, arrays = [], []
+    masks.mkdir()
+    maps.mkdir()
+    for k in range(3):
+        obj = np.zeros((224, 224), np.uint8)
+        obj[40 + 10 * k : 120, 30 : 150 + 10 * k] = 255
+        ignore = np.zeros((224, 224), np.uint8)
+        ignore[0:20, :] = 255
+        cv2.imwrite(str(masks / f"{k}.png"), obj)
+        cv2.imwrite(str(masks / f"{k}-ignore.png"), ignore)
+        m = np.clip(obj / 255.0 * 0.7 + rng.random((224, 224)) * 0.3, 0, 1).astype(np.float32)
+        np.save(maps / f"{k}.jpg.npy", m)
+        rows.append((f"{k}.jpg", 0, 224, 224, [f"masks/{k}.png,masks/{k}-ignore.png"]))
+        arrays.append((m, obj > 0, ignore > 0))
+    write_metadata(meta / "test", rows)
+    rc, _, err = cli("evaluate-maps", str(maps), "--metadata", str(meta), "--mask-root",
+                     str(tmp_path), "--name", "x")  # fmt: skip
+    assert rc == 0, err
+    (path,) = (tmp_path / "results").glob("*/record.json")
+    recorded = json.loads(path.read_text())["metrics"]
+    p = PxAP()
+    p.update([a[0] for a in arrays], [a[1] for a in arrays], ignore=[a[2] for a in arrays])
+    assert p.compute() == {"pxap": recorded["pxap"], "piou": recorded["piou"]}
+    folder = evaluate_folder(maps, meta, mask_root=tmp_path)
+    assert (folder["pxap"], folder["piou"]) == (recorded["pxap"], recorded["piou"])

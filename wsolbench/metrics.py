@@ -198,12 +198,16 @@ class GTKnownLoc(_Public):
 def boxes_in_frame(boxes: Any, width: int, height: int, frame: str = "resize") -> np.ndarray:
     """Original-image boxes (k, 4) in the evaluation frame of a ``width`` x ``height``
     image: ``resize`` (the WSOL benchmark's: the whole image to 224x224,
-    ``int(x * 224 / W)``) or ``crop`` (the SAT authors': resize 256, centre crop 224)."""
+    ``int(x * 224 / W)``), ``crop`` (the SAT authors': resize 256, centre crop 224) or
+    ``native`` (maps at the image's own size: the boxes as they are)."""
     from wsolbench.data.imaging import Frame
 
+    boxes = _array(boxes).astype(np.float64).reshape(-1, 4)
+    if frame == "native":
+        return boxes
     if frame not in ("resize", "crop"):
-        raise ValueError(f"frame: resize or crop, got {frame!r}")
-    return Frame(frame, width, height).boxes(_array(boxes).reshape(-1, 4))
+        raise ValueError(f"frame: resize, crop or native, got {frame!r}")
+    return Frame(frame, width, height).boxes(boxes)
 
 
 def evaluate_folder(
