@@ -14,7 +14,7 @@ from wsolbench.core.registry import bind_plugin_packages  # noqa: E402
 bind_plugin_packages()
 
 
-def __getattr__(name: str):  # noqa: ANN202 (PEP 562: loaded on first use)
+def __getattr__(name: str):  # PEP 562: loaded on first use
     """``wsolbench.runs`` / ``record`` / ``per_image`` (the store as data) without
     importing pandas for every ``import wsolbench`` (the command line's)."""
     if name in ("runs", "record", "per_image"):

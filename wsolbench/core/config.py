@@ -465,7 +465,7 @@ class _LimitedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.depth = self.aliases = 0
 
-    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 (PyYAML's signature)
+    def compose_node(self, parent, index):  # PyYAML's signature
         if self.check_event(yaml.AliasEvent):
             self.aliases += 1
             if self.aliases > MAX_YAML_ALIASES:
@@ -478,7 +478,7 @@ class _LimitedLoader(yaml.SafeLoader):
         finally:
             self.depth -= 1
 
-    def construct_mapping(self, node, deep=False):  # noqa: ANN001, ANN201
+    def construct_mapping(self, node, deep=False):  # PyYAML's signature
         seen = set()
         for key, _ in node.value:
             if isinstance(key, yaml.ScalarNode) and key.value != "<<":
@@ -501,7 +501,8 @@ def read_yaml(path: str | Path) -> Any:
     if len(raw) > MAX_YAML_BYTES:
         raise UserError(f"{path}: larger than {MAX_YAML_BYTES >> 20} MiB; not a config file")
     try:
-        return yaml.load(raw.decode("utf-8"), Loader=_LimitedLoader)  # noqa: S506 (safe)
+        # _LimitedLoader is a SafeLoader: no tag constructs an object.
+        return yaml.load(raw.decode("utf-8"), Loader=_LimitedLoader)
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except (_Refused, RecursionError) as e:
