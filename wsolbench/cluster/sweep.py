@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from submitit.core.utils import FailedJobError
 from wsolbench.cluster.profiles import resolve_profile, slurm_parameters
 from wsolbench.cluster.sweepfile import Sweep
 from wsolbench.core.errors import UserError
-from wsolbench.core.store import Store, atomic_write
+from wsolbench.core.store import Store, atomic_write, last_line, read_jobs
 from wsolbench.reporting.runs import SETTINGS, runs_frame, seed_means
 from wsolbench.train.plan import Plan, plan
 from wsolbench.train.runner import execute
@@ -80,19 +79,7 @@ def sweep_dir(store: Store, sweep: Sweep) -> Path:
 
 def submitted_jobs(store: Store, sweep: Sweep) -> dict[str, dict]:
     """The latest submission of each run id."""
-    path = sweep_dir(store, sweep) / "jobs.jsonl"
-    if not path.is_file():
-        return {}
-    latest: dict[str, dict] = {}
-    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            latest[entry["run_id"]] = entry
-        except (ValueError, KeyError, TypeError):  # a submission cut short mid-line
-            print(f"wsolbench: warning: {path}:{n}: not a job entry; skipped", file=sys.stderr)
-    return latest
+    return read_jobs(sweep_dir(store, sweep) / "jobs.jsonl")
 
 
 def append_jobs(store: Store, sweep: Sweep, entries: list[dict]) -> None:
@@ -103,13 +90,6 @@ def append_jobs(store: Store, sweep: Sweep, entries: list[dict]) -> None:
         f.write("".join(json.dumps(e) + "\n" for e in entries))
         f.flush()
         os.fsync(f.fileno())
-
-
-def _last_line(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    return lines[-1] if lines else None
 
 
 def _scheduler_states(jobs: dict[str, dict]) -> dict[str, str]:
@@ -141,14 +121,6 @@ def _alive(pid: str) -> bool:
     return True
 
 
-def _readable(store: Store, run_id: str) -> bool:
-    try:
-        store.record(run_id)
-    except UserError:
-        return False
-    return True
-
-
 def status(sweep: Sweep, store: Store) -> list[RunState]:
     jobs = submitted_jobs(store, sweep)
     done = {r for r in jobs if (store.run_dir(r) / "record.json").is_file()}
@@ -158,23 +130,18 @@ def status(sweep: Sweep, store: Store) -> list[RunState]:
     for p in sweep.runs:
         run_id = p.cfg.run_id
         job = jobs.get(run_id, {})
-        folder = store.run_dir(run_id)
-        error = folder / "error.txt"
-        if (folder / "record.json").is_file():
-            state = "done" if _readable(store, run_id) else "corrupt"
+        disk, error = store.disk_state(run_id)
+        if disk in ("done", "corrupt"):
+            state = disk
         elif job.get("job_id") in scheduler:
             state = scheduler[job["job_id"]]
-        elif error.exists():
-            state = "failed"
-        elif (folder / "checkpoint.pt").exists():
-            state = "interrupted"
         else:
-            state = "not submitted"
+            state = disk or "not submitted"
         log = job.get("log")
         message = None
         if state == "failed":
-            message = _last_line(error) or (_last_line(Path(log)) if log else None)
-            log = log or str(error)
+            message = error or (last_line(Path(log)) if log else None)
+            log = log or str(store.run_dir(run_id) / "error.txt")
         out.append(RunState(run_id, state, job.get("job_id"), log, message))
     return out
 

@@ -99,6 +99,24 @@ class Store:
                 print(f"wsolbench: warning: skipped: {e.one_line()}", file=sys.stderr)
         return out
 
+    def disk_state(self, run_id: str) -> tuple[str | None, str | None]:
+        """What the run's folder says of it: ``done``, ``corrupt`` (a record that
+        cannot be read), ``failed`` (with its error's last line), ``interrupted`` (a
+        checkpoint to resume), or None (nothing yet); the scheduler and the locks
+        say the rest."""
+        folder = self.run_dir(run_id)
+        if (folder / "record.json").is_file():
+            try:
+                store_record(folder / "record.json")
+            except UserError:
+                return "corrupt", None
+            return "done", None
+        if (folder / "error.txt").is_file():
+            return "failed", last_line(folder / "error.txt")
+        if (folder / "checkpoint.pt").is_file():
+            return "interrupted", None
+        return None, None
+
     def write_record(self, record: RunRecord) -> None:
         """Written last of a run's files: its presence means the run is done."""
         write_json(self.run_dir(record.run_id) / "record.json", record.to_dict())
@@ -120,3 +138,28 @@ def store_record(path: Path) -> RunRecord:
     if record.run_id != path.parent.name:
         raise UserError(f"{path}: run_id '{record.run_id[:80]}' is not its folder's name")
     return record
+
+
+def last_line(path: Path) -> str | None:
+    """A text file's last non-blank line (an error's message, a log's end)."""
+    if not path.is_file():
+        return None
+    lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    return lines[-1] if lines else None
+
+
+def read_jobs(path: Path) -> dict[str, dict]:
+    """A sweep's ``jobs.jsonl``: the latest submission of each run id. A line cut short
+    (a submission killed mid-write) is skipped with a one-line warning naming it."""
+    if not path.is_file():
+        return {}
+    latest: dict[str, dict] = {}
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            latest[entry["run_id"]] = entry
+        except (ValueError, KeyError, TypeError):
+            print(f"wsolbench: warning: {path}:{n}: not a job entry; skipped", file=sys.stderr)
+    return latest

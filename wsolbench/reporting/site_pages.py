@@ -9,7 +9,7 @@ from pathlib import Path
 
 from wsolbench.core.errors import UserError
 from wsolbench.core.record import RunRecord
-from wsolbench.core.store import Store
+from wsolbench.core.store import Store, read_jobs
 from wsolbench.evaluation.perimage import load
 from wsolbench.reporting import PICKS
 from wsolbench.reporting.compare import compare_rows, open_side
@@ -187,15 +187,13 @@ def compare_page(store: Store, out: Path, records: list[RunRecord], state: dict)
 
 
 def _state(store: Store, run_id: str) -> tuple[str, str]:
-    folder = store.run_dir(run_id)
-    if (folder / "record.json").is_file():
-        return "done", ""
-    if (folder / "error.txt").is_file():
-        lines = (folder / "error.txt").read_text(errors="replace").strip().splitlines()
-        return "failed", lines[-1] if lines else ""
-    if (store.root / ".locks" / f"{run_id}.lock").is_file():
+    """The run's state from its folder, and ``running`` while it holds its lock."""
+    disk, error = store.disk_state(run_id)
+    if disk in ("done", "corrupt", "failed"):
+        return disk, error or ""
+    if store.lock_path(run_id).is_file():
         return "running", ""
-    return ("interrupted" if (folder / "checkpoint.pt").is_file() else "pending"), ""
+    return disk or "pending", ""
 
 
 def sweeps_page(store: Store, out: Path) -> None:
@@ -203,15 +201,8 @@ def sweeps_page(store: Store, out: Path) -> None:
     error line and the log path), read from its jobs.jsonl and the run folders."""
     parts = []
     for jobs in sorted((store.root / ".sweeps").glob("*/jobs.jsonl")):
-        latest: dict[str, dict] = {}
-        for line in jobs.read_text(errors="replace").splitlines():
-            try:
-                entry = json.loads(line)
-                latest[entry["run_id"]] = entry
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut short: `sweep status` warns about it
         rows = []
-        for run_id, entry in latest.items():
+        for run_id, entry in read_jobs(jobs).items():
             state, error = _state(store, run_id)
             link = (
                 f'<a href="runs/{esc(run_id)}.html">{esc(run_id)}</a>'
