@@ -174,7 +174,9 @@ def resumable(checkpoint: Path) -> int:
     if not checkpoint.exists():
         return 0
     try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        # mmap: the keys and the epoch without reading the weights, which the trainer
+        # loads when it resumes.
+        state = torch.load(checkpoint, mmap=True, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or not CHECKPOINT_KEYS <= state.keys():
             raise ValueError("not a wsolbench checkpoint")
         return int(state["epoch"])
