@@ -57,11 +57,8 @@ def check_early(argv: list[str]) -> None:
     if args.config:
         load_yaml(args.config)
     for key in keys:
-        value = getattr(args, key)
-        if key == "kshot" and isinstance(value, str) and value.lstrip("-").isdigit():
-            value = int(value)  # kshot arrives as text: "full" or a number
-        if value is not None:
-            check_value(key, value)
+        if (value := getattr(args, key)) is not None:
+            check_value(key, value)  # kshot's check reads its text ("full" or a number)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,8 +29,8 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     return flags
 
 
-def _given(args: argparse.Namespace) -> dict[str, Any]:
-    given = {**(load_yaml(args.config) if args.config else {}), **_flags(args)}
+def _given(args: argparse.Namespace, from_file: dict, flags: dict) -> dict[str, Any]:
+    given = {**from_file, **flags}
     opts = dict(given.get("options") or {})
     opts.update({k[4:]: v for k, v in vars(args).items() if k.startswith("opt:") and v is not None})
     given["options"] = opts
@@ -38,16 +38,14 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    given = _given(args)
+    from_file, flags = (load_yaml(args.config) if args.config else {}), _flags(args)
+    given = _given(args, from_file, flags)
     if getattr(args, "checkpoint", None):
-        given["checkpoint"] = args.checkpoint
+        given["checkpoint"] = flags["checkpoint"] = args.checkpoint
     if args.dry_run:
         from wsolbench.cli.dryrun import dry_run
 
-        file_keys = set(load_yaml(args.config)) if args.config else set()
-        print(
-            dry_run(given, set(_flags(args)) | {"checkpoint"} & set(given), args.config, file_keys)
-        )
+        print(dry_run(given, set(flags), args.config, set(from_file)))
         return 0
     store = Store(results_root(args.results))
     p = plan(given)
