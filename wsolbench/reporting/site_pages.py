@@ -66,23 +66,9 @@ def run_page(store: Store, r: RunRecord, out: Path, data_root: str | None, overl
     page(out / "runs", f"{r.run_id}.html", f"run {r.run_id}", body, depth=1)
 
 
-def _pooled(spec: Spec, index: RunIndex, datasets: list[str]) -> dict[str, list[str]]:
-    """Per row of ours: the runs its cells pooled."""
-    found: dict[str, set[str]] = defaultdict(set)
-    for row in spec.rows:
-        if row.paper_only:
-            continue
-        for ds in datasets:
-            for col in spec.columns:
-                if col.paper_only:
-                    continue
-                given = {"dataset": ds, **spec.base, **row.settings, **col.settings}
-                found[row.label] |= {r.run_id for r in index.find(given, free=col.free)}
-    return {label: sorted(ids) for label, ids in found.items()}
-
-
 def _paper_table(spec: Spec, index: RunIndex, datasets: list[str]) -> str:
-    text, bold = wide(build_table(spec, index, datasets))
+    built = build_table(spec, index, datasets)
+    text, bold = wide(built)
     headers = [(c, c) for c in text.columns]
     rows = []
     for i, (_, line) in enumerate(text.iterrows()):
@@ -94,9 +80,9 @@ def _paper_table(spec: Spec, index: RunIndex, datasets: list[str]) -> str:
         rows.append(list(zip(marked, [line[c] for c in text.columns], strict=True)))
     links = "".join(
         f"<li>{esc(label)}: "
-        + " ".join(f'<a href="runs/{esc(i)}.html">{esc(i)}</a>' for i in ids)
+        + " ".join(f'<a href="runs/{esc(i)}.html">{esc(i)}</a>' for i in sorted(ids))
         + "</li>"
-        for label, ids in _pooled(spec, index, datasets).items()
+        for label, ids in built.pooled.items()
         if ids
     )
     pooled = f"<p>Runs each row of ours pools:</p><ul>{links}</ul>" if links else ""

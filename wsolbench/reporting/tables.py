@@ -30,6 +30,7 @@ class Table:
     datasets: list[str]
     long: pd.DataFrame
     missing: list[dict[str, Any]] = field(default_factory=list)
+    pooled: dict[str, set[str]] = field(default_factory=dict)  # row label -> run ids pooled
 
 
 def run_value(record: RunRecord, metric: str) -> float | None:
@@ -72,7 +73,7 @@ def build_table(spec: Spec, index: RunIndex, datasets: list[str] | None = None) 
     published = {
         (r.row, r.dataset, r.column): float(r.value) for r in paper.itertuples(index=False)
     }
-    out, missing = [], []
+    out, missing, pooled = [], [], {}
     for key, row, label in _row_order(spec, paper):
         measured = row is not None and not row.paper_only
         if not measured:
@@ -88,6 +89,7 @@ def build_table(spec: Spec, index: RunIndex, datasets: list[str] | None = None) 
                 if measured and not col.paper_only:
                     given = {"dataset": ds, **spec.base, **row.settings, **col.settings}
                     runs = index.find(given, free=col.free)
+                    pooled.setdefault(label, set()).update(r.run_id for r in runs)
                     if not runs and not col.free:
                         missing.append(given)
                     vals = [v for r in runs if (v := run_value(r, col.metric)) is not None]
@@ -103,7 +105,7 @@ def build_table(spec: Spec, index: RunIndex, datasets: list[str] | None = None) 
                     out.append({**cell, "source": source, "value": paper_value, "dataset": ds})
     long = pd.DataFrame(out, columns=[*LONG, "low", "high"])
     long["n"] = long["n"].astype("Int64")
-    return Table(spec, datasets, long, missing)
+    return Table(spec, datasets, long, missing, pooled)
 
 
 def _header(table: Table, col: Line, ds: str) -> str:
