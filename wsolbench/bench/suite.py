@@ -297,27 +297,36 @@ def cli(**_) -> list[tuple]:
     return rows
 
 
+def _copy_run(source: Path, name: str, seed: int) -> None:
+    """A copy of a finished run under another id: its per-image file, and its record
+    naming the new folder."""
+    from wsolbench.core.store import write_json
+
+    copy = source.parent / name
+    copy.mkdir()
+    shutil.copy(source / "per_image.npz", copy / "per_image.npz")
+    record = json.loads((source / "record.json").read_text())
+    write_json(copy / "record.json", {**record, "run_id": name, "seed": seed})
+
+
 def _clone_runs(store: Path, n: int) -> Path:
     """``n`` runs in ``store``: one tiny real run (SAT, 1 epoch, 1 image per class) and
-    copies of it under other ids, each with its own record and per-image file."""
-    from wsolbench.core.store import Store, write_json
+    copies of it under other ids."""
+    from wsolbench.core.store import Store
     from wsolbench.train.plan import plan
     from wsolbench.train.runner import execute
 
     record, _ = execute(plan({"method": "sat", "epochs": 1, "kshot": 1}), Store(store))
     source = store / record.run_id
     for i in range(1, n):
-        copy = store / f"{record.run_id}-{i:04d}"
-        copy.mkdir()
-        shutil.copy(source / "per_image.npz", copy / "per_image.npz")
-        write_json(copy / "record.json", {**record.to_dict(), "run_id": copy.name, "seed": i})
+        _copy_run(source, f"{record.run_id}-{i:04d}", i)
     return source
 
 
 def site(images: int = 1000, **_) -> list[tuple]:
     """``wsolbench report html`` on a store of ``images`` runs (default 1,000): the first
     build, then the rebuild after one more run (only its page is drawn)."""
-    from wsolbench.core.store import Store, write_json
+    from wsolbench.core.store import Store
     from wsolbench.reporting.site import build_site
 
     n = images
@@ -327,11 +336,7 @@ def site(images: int = 1000, **_) -> list[tuple]:
         t0 = time.perf_counter()
         first = build_site(Store(store), out, overlays=False)
         built = time.perf_counter() - t0
-        extra = store / f"{source.name}-new"
-        extra.mkdir()
-        shutil.copy(source / "per_image.npz", extra / "per_image.npz")
-        record = json.loads((source / "record.json").read_text())
-        write_json(extra / "record.json", {**record, "run_id": extra.name, "seed": n})
+        _copy_run(source, f"{source.name}-new", n)
         t0 = time.perf_counter()
         again = build_site(Store(store), out, overlays=False)
         rebuilt = time.perf_counter() - t0
