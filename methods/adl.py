@@ -8,15 +8,23 @@ of the features; the drop mask is 1 where it is below ``threshold`` times the im
 maximum, 0 elsewhere; the importance map is its sigmoid. With probability
 ``drop_rate`` (one draw per layer and step) the features are multiplied by the drop
 mask, otherwise by the importance map. The layer does nothing at test time. The
-defaults are the benchmark's (``adl_drop_rate`` 0.75, ``adl_threshold`` 0.9) and its
-ResNet-50 positions: after block 0 of ``layer3`` and blocks 0 and 2 of ``layer4``.
+defaults are the benchmark's (``adl_drop_rate`` 0.75, ``adl_threshold`` 0.9).
 
-Differs from the benchmark: the layers are forward hooks on timm's blocks (so timm's
-weights load under timm's names); ``at`` names the blocks, so any timm CNN can take
-ADL (the default names fit timm's ResNets).
+On the benchmark's networks the layers sit where it puts them (``models.vgg16``,
+``models.benchmark_nets``): VGG16 after pool 3, conv4_3 and conv5_3 (inside
+``features``, numbered as its plan numbers them); InceptionV3 after ``Mixed_5d``,
+``Mixed_6e`` and ``SPG_A3_2b`` (its network then has no dropout); ResNet-50 after block 0
+of ``layer3`` and blocks 0 and 2 of ``layer4`` (inside the stages, shifting the later
+blocks' indices as its ``align_layer`` does). On any other timm CNN they are forward
+hooks on the blocks ``at`` names (the default fits timm's ResNets).
+
+Differs from the benchmark: the drop-or-stress draw is ``torch.rand(()) < drop_rate``,
+the benchmark's ``floor(rand + drop_rate)`` read the same way.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import nn
@@ -25,6 +33,7 @@ from wsolbench.core.config import Option, RunConfig
 from wsolbench.core.errors import UserError
 from wsolbench.core.registry import register_method
 from wsolbench.core.space import uniform
+from wsolbench.models.benchmark_nets import architecture, build_cam_net
 from wsolbench.models.cam import CAMBase
 
 
@@ -83,12 +92,18 @@ class ADLMethod(CAMBase):
             0.9, "drop where attention >= threshold x its maximum", low=0.0, high=1.0
         ),
         "at": Option(
-            "layer3.0,layer4.0,layer4.-1", "trunk blocks followed by ADL, comma-separated"
+            "layer3.0,layer4.0,layer4.-1",
+            "trunk blocks followed by ADL, comma-separated, on a timm CNN; the benchmark's "
+            "vgg16, inception_v3 and resnet50 take its own positions",
         ),
     }
     search_space = {"drop_rate": uniform(0.25, 0.9), "threshold": uniform(0.5, 0.95)}
 
     def build(self, cfg: RunConfig, num_classes: int) -> nn.Module:
+        if architecture(cfg.backbone):  # the benchmark's network, its ADL positions
+            opts = cfg.options
+            layer = functools.partial(ADL, opts["drop_rate"], opts["threshold"])
+            return build_cam_net(cfg.backbone, num_classes, cfg.large_feature_map, layer)
         model = super().build(cfg, num_classes)
         model.adl = ADL(cfg.options["drop_rate"], cfg.options["threshold"])
         blocks = {

@@ -73,12 +73,20 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def backbone_text(method: type) -> str:
+    """``cnn or vit``; the WSOL benchmark's three networks named where a method builds them."""
+    text = " or ".join(method.backbones)
+    if getattr(method, "benchmark_networks", False):
+        text += " (vgg16, inception_v3, resnet50: the WSOL benchmark's networks)"
+    return text
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     methods = [
         (
             n,
             "class-aware" if METHODS.get(n).class_aware else "class-agnostic",
-            " or ".join(METHODS.get(n).backbones),
+            backbone_text(METHODS.get(n)),
             METHODS.get(n).description,
         )
         for n in METHODS.names()

@@ -257,12 +257,19 @@ class RunConfig:
         "keep the pretrained ImageNet classifier (ILSVRC, as the WSOL benchmark)",
         flag=bool,
     )
+    large_feature_map: bool = added(
+        _bool,
+        False,
+        "the WSOL benchmark's larger maps: 28x28 at 224 on its vgg16, inception_v3 and "
+        "resnet50 (its --large_feature_map)",
+        flag=bool,
+    )
     fast_layers: str = added(
         _choice("fc", "benchmark"),
         "fc",
-        "a CNN's layers trained at lr x lr_classifier_ratio: fc, or benchmark (the WSOL "
-        "benchmark's per architecture: ResNet layer4 and fc; VGG / Inception all but "
-        "the pretrained features)",
+        "a CNN's layers trained at lr x lr_classifier_ratio: fc (the new head: fc, or the "
+        "layers the method adds), or benchmark (the WSOL benchmark's per architecture: ResNet "
+        "layer4 and fc; VGG / Inception all but the pretrained features)",
         flag=str,
     )
     lr_classifier_ratio: float = added(

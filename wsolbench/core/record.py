@@ -29,6 +29,7 @@ KIND_FIELDS = (
     "notes",
     "param_groups",
     "recipe",
+    "network",
 )
 
 # field -> the JSON types it may hold (None is allowed for every optional field)
@@ -55,6 +56,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "notes": (list,),
     "param_groups": (list,),
     "recipe": (dict,),
+    "network": (dict,),
     "wall_time_s": (int, float),
     "environment": (dict,),
     "finished": (str,),
@@ -88,6 +90,7 @@ class RunRecord:
     notes: list | None = None
     param_groups: list | None = None  # the optimizer's groups: size, lr, weight decay
     recipe: dict | None = None  # the recipe: name, trust, each value's source, overrides
+    network: dict | None = None  # the network built: its class, what it follows, size
     wall_time_s: float | None = None
     environment: dict | None = None  # package versions, git commit, device
     finished: str | None = None

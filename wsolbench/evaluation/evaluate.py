@@ -55,7 +55,7 @@ def predict(
     for batch in phase:
         phase.count(len(batch["label"]))
         labels = batch["label"].to(device)
-        out = model(batch["image"].to(device))
+        out = method.forward_labelled(model, batch["image"].to(device), labels)
         scores = out.logits.float()
         if "crops" in batch:
             crops = batch["crops"]

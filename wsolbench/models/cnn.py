@@ -66,6 +66,9 @@ class WSOLCNN(nn.Module):
             nn.init.normal_(self.fc.weight, 0.0, 0.01)
             nn.init.zeros_(self.fc.bias)
 
+    def head_parameters(self) -> list[nn.Parameter]:
+        return list(self.fc.parameters())
+
     def fast_parameters(self) -> list[nn.Parameter]:
         """The layers the WSOL benchmark trains at ``lr_classifier_ratio`` x the rate
         (its ``main.py`` ``_FEATURE_PARAM_LAYER_PATTERNS``): on a ResNet the names with

@@ -74,6 +74,14 @@ class Method:
         out = model(batch["image"].to(step.device))
         return self.loss(out, batch["label"].to(step.device), step.cfg, step.spatial_weight)
 
+    def forward_labelled(
+        self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor
+    ) -> ModelOutput:
+        """The forward pass whose maps are scored, told the ground-truth labels (ACoL
+        erases by them, as the WSOL benchmark's evaluation does). Default: the plain
+        forward pass, which never sees them."""
+        return model(images)
+
     def param_groups(self, model: nn.Module, cfg: RunConfig) -> list[dict] | None:
         """The optimizer's parameter groups: dicts with ``params`` and optionally
         ``lr_scale`` (times the run's lr) and ``weight_decay``. None: the trainer's

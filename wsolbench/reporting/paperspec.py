@@ -47,6 +47,10 @@ class Line:
     paper_only: str | None = None  # why wsolbench cannot produce it
     free: str | None = None  # columns: a setting that may take any value
     best: bool = True  # columns: bold the best of our values
+    datasets: list[str] | None = None  # columns: only on these datasets (None: every one)
+
+    def on(self, dataset: str) -> bool:
+        return self.datasets is None or dataset in self.datasets
 
 
 @dataclass
@@ -77,6 +81,7 @@ def _line(spec: str, part: str, data: Any) -> Line:
         paper_only=data.get("paper_only"),
         free=data.get("free"),
         best=bool(data.get("best", True)),
+        datasets=list(data["datasets"]) if "datasets" in data else None,
     )
 
 

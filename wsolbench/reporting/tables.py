@@ -83,7 +83,7 @@ def build_table(spec: Spec, index: RunIndex, datasets: list[str] | None = None) 
             # A dataset the paper does not report shows the paper's first one, for
             # scale only: no difference is taken across datasets.
             pds = ds if ds in spec.datasets else spec.datasets[0]
-            for col in spec.columns:
+            for col in (c for c in spec.columns if c.on(ds)):
                 cell = {"row": key, "label": label, "dataset": ds, "column": col.key}
                 paper_value = published.get((key, pds, col.key))
                 if measured and not col.paper_only:
@@ -119,7 +119,10 @@ def wide(table: Table, ci: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     95% t-interval over seeds; a cell from one seed is marked † (where its row's n
     does not already say so)."""
     headers = {
-        (ds, c.key): _header(table, c, ds) for ds in table.datasets for c in table.spec.columns
+        (ds, c.key): _header(table, c, ds)
+        for ds in table.datasets
+        for c in table.spec.columns
+        if c.on(ds)
     }
     best_ok = {c.key: c.best for c in table.spec.columns}
     free = {c.key: c.free for c in table.spec.columns}  # pooled wider: not counted in n

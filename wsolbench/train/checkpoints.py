@@ -52,6 +52,9 @@ def load_state(model: nn.Module, given: dict[str, torch.Tensor], source: str) ->
     function. Returns what was (not) loaded, for the run record."""
     given = {k: v for k, v in given.items() if not k.startswith(CLASSIFIER_PREFIXES)}
     given = _under_trunk(model, given)
+    rename = getattr(model, "rename_pretrained", None)
+    if rename is not None:  # the WSOL benchmark's networks move some layers
+        given = rename(given)
     own = model.state_dict()
     resampled = _resample_pos_embed(model, given, own)
     take = {k: v for k, v in given.items() if k in own and own[k].shape == v.shape}

@@ -97,10 +97,15 @@ def prepare(p: Plan) -> Prepared:
     model = p.method.build(cfg, splits.num_classes)
     # keep_classifier keeps the hub weights' classifier; a run from none or a file has
     # none to keep, and a checkpoint brings its own.
-    keep = cfg.keep_classifier and p.weights.source == "hub" and not cfg.checkpoint
+    fits = getattr(model, "takes_imagenet_classifier", True)
+    keep = cfg.keep_classifier and p.weights.source == "hub" and not cfg.checkpoint and fits
     pretrained = load_weights(model, p.weights, cfg.backbone, keep)
     if cfg.keep_classifier and not keep:
-        pretrained["classifier"] = "not kept: the run does not start from the hub's weights"
+        pretrained["classifier"] = (
+            "not kept: the run does not start from the hub's weights"
+            if fits
+            else "not kept: this network's classifier is new (the benchmark's loader drops it)"
+        )
     if cfg.checkpoint:
         load_checkpoint(model, cfg.checkpoint, p.method.checkpoint_keys)
     frozen = apply_freeze(model, cfg.freeze)
@@ -226,6 +231,7 @@ def _train_and_evaluate(
         pretrained=prep.pretrained,
         history=history,
         param_groups=groups,
+        network=describe_network(prep.model, cfg),
         resumed_from_epoch=resumed_from,
         timing=timing,
         per_image=per_image,
@@ -233,6 +239,17 @@ def _train_and_evaluate(
         environment=environment(prep.device),
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def describe_network(model: torch.nn.Module, cfg: RunConfig) -> dict:
+    """Which network ran: its class, the reference it is built as, its size."""
+    arch = getattr(model, "arch", None)
+    return {
+        "class": type(model).__name__,
+        "built_as": f"WSOL benchmark {arch}" if arch else f"timm {cfg.backbone}",
+        "large_feature_map": cfg.large_feature_map,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def _scoring(cfg: RunConfig) -> dict:

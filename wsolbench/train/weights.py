@@ -18,7 +18,8 @@ from torch import nn
 from wsolbench.core.digests import file_digest
 from wsolbench.core.errors import UserError
 from wsolbench.core.paths import PACKAGE_DIR
-from wsolbench.train.checkpoints import load_pretrained, load_state
+from wsolbench.models.benchmark_nets import HUB_TAGS, BenchmarkNet
+from wsolbench.train.checkpoints import load_pretrained, load_state, read_state_dict
 
 # Weights made by `wsolbench pretrain` and shipped in the package, with their manifests.
 SHIPPED = PACKAGE_DIR / "pretrained"
@@ -67,7 +68,8 @@ def shipped(backbone: str) -> Weights | None:
 
 def hub_repo(backbone: str) -> str:
     """The hub repository timm loads ``backbone``'s default pretrained weights from."""
-    cfg = timm.models.get_pretrained_cfg(backbone)
+    # A bare benchmark architecture takes torchvision's weights, as the benchmark does.
+    cfg = timm.models.get_pretrained_cfg(HUB_TAGS.get(backbone, backbone))
     if cfg is None or not cfg.hf_hub_id:
         raise UserError(
             f"pretrained: timm has no hub weights for backbone '{backbone}'; pass "
@@ -146,7 +148,9 @@ def load_weights(
         )
     if weights.source == "none":
         return {**weights.describe(), "loaded": 0}
-    if weights.source == "hub":
+    if weights.source == "hub" and isinstance(model, BenchmarkNet):
+        report = _load_benchmark_net(model, weights.path, keep_classifier)
+    elif weights.source == "hub":
         report = _load_through_timm(model, weights.path, backbone, keep_classifier)
     else:
         report = load_pretrained(model, weights.path)
@@ -169,6 +173,25 @@ def _load_through_timm(model: nn.Module, path: Path, backbone: str, keep_classif
     report = load_state(model, net.state_dict(), str(path))
     if keep_classifier:
         report["classifier"] = _keep_classifier(model, net.get_classifier(), path)
+    return report
+
+
+def _load_benchmark_net(model: nn.Module, path: Path, keep_classifier: bool) -> dict:
+    """The hub file's tensors straight into one of the WSOL benchmark's networks, renamed
+    as its loaders rename them: the names of torchvision's VGG16, InceptionV3 and
+    ResNet-50, which timm's files keep, so no timm network is built (VGG16's 4096-wide
+    classifier alone is 120M parameters the benchmark drops)."""
+    state = read_state_dict(path)
+    report = load_state(model, state, str(path))
+    if keep_classifier:
+        weight, bias = state.get("fc.weight"), state.get("fc.bias")
+        if weight is None or bias is None:
+            raise UserError(f"keep_classifier: {path.name} holds no fc classifier")
+        source = nn.Linear(weight.shape[1], weight.shape[0])
+        with torch.no_grad():
+            source.weight.copy_(weight)
+            source.bias.copy_(bias)
+        report["classifier"] = _keep_classifier(model, source, path)
     return report
 
 
