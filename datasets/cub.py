@@ -98,6 +98,7 @@ class CUB(DatasetPlugin):
             num_classes=n,
             image_size=FRAME,
             val_source=val_source,
+            class_names=[name for _, (_, name) in rows(root / "classes.txt", None, 2)],
         )
         for split in (splits.train, splits.val, splits.test):
             split.tscam_int_xywh = True  # TS-CAM's lib/datasets/cub.py: int(float(v))

@@ -28,13 +28,20 @@ from wsolbench.data.splits import DatasetPlugin, Splits, dataset_folder
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
 
-def train_items(root: Path) -> tuple[list[Item], list[str]]:
+def train_folder(root: Path) -> Path:
+    """``root/train``, checked to hold class folders."""
     train = root / "train"
     if not train.is_dir():
         raise UserError(f"{train}: missing (the class folders train/<wnid>/ define the classes)")
+    with os.scandir(train) as entries:
+        if not any(e.is_dir() for e in entries):
+            raise UserError(f"{train}: holds no class folders")
+    return train
+
+
+def train_items(root: Path) -> tuple[list[Item], list[str]]:
+    train = train_folder(root)
     wnids = sorted(e.name for e in os.scandir(train) if e.is_dir())
-    if not wnids:
-        raise UserError(f"{train}: holds no class folders")
     items = [
         Item(f"train/{w}/{e.name}", c)
         for c, w in enumerate(wnids)
@@ -147,6 +154,9 @@ class ImageNet(DatasetPlugin):
         "Annotations/CLS-LOC/val/*.xml",
     )
 
+    def check(self, cfg: RunConfig) -> None:
+        train_folder(dataset_folder(cfg, "imagenet"))
+
     def load(self, cfg: RunConfig) -> Splits:
         root = dataset_folder(cfg, "imagenet")
         train, wnids = train_items(root)
@@ -170,6 +180,7 @@ class ImageNet(DatasetPlugin):
             val=val,
             test=FileSplit(test, root, n, source, train=False),
             num_classes=n,
+            class_names=wnids,
             image_size=FRAME,
             val_source=f"WSOL benchmark train-fullsup {meta}"
             if val

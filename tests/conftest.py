@@ -79,6 +79,7 @@ def empty_datasets(tmp_path, monkeypatch):
     root = tmp_path / "empty-data"
     for name in ("cub", "imagenet", "openimages", "wsol"):
         (root / name).mkdir(parents=True)
+    (root / "imagenet" / "train" / "n01440764").mkdir(parents=True)  # what check() asks
     monkeypatch.setenv("WSOLBENCH_DATA", str(root))
     return root
 

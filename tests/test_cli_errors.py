@@ -27,7 +27,11 @@ def run_bad(capsys, store, *argv):
 @pytest.mark.parametrize(
     "argv, expect",
     [
-        (["nosuch"], "unknown method 'nosuch' (known: adl, attnmap, cam, cutmix, has, sat, tscam)"),
+        (
+            ["nosuch"],
+            "unknown method 'nosuch' (known: acol, adl, attnmap, cam, cutmix, has, sat, spg, "
+            "tscam)",
+        ),
         (["sat", "--dataset", "nosuch"], "unknown dataset 'nosuch' (known:"),
         (["sat", "--freeze", "z"], "freeze: unknown preset 'z' (known: a, b, c, d, e, e_proj)"),
         (["sat", "--lambda", "1.5"], "lambda: must be in (0.0, 1.0), got 1.5"),

@@ -129,6 +129,18 @@ def test_main_job_beats_trivial_baselines(cli, tmp_path):
     assert m["baseline_whole_image"] < 5
     assert m["gt_known_loc"] > m["baseline_centred_box"] + 15
     assert "GT-known Loc" in out
+    # It says what it is doing before the first epoch, and where the results went.
+    lines = err.splitlines()
+    assert lines[0] == f"run {rec['run_id']}: sat on synthetic, every input checked"
+    assert lines[1].startswith("data: synthetic, 2400 train / 300 val / 600 test images")
+    assert lines[2].startswith("model: SATNet on wsolbench_vit_micro_patch8_64, 0.7M")
+    assert next(i for i, ln in enumerate(lines) if ln.startswith("train 1/3")) <= 4
+    assert out.splitlines()[-1] == f"results: results/{rec['run_id']}"
+    # Right after it, the paper's Table 1 shows its SAT row on the store's dataset.
+    code, table, notes = cli("report", "table1", cwd=tmp_path)
+    assert code == 0 and notes.startswith("datasets: synthetic")
+    (sat,) = [ln for ln in table.splitlines() if ln.startswith("| SAT ") and "| ours" in ln]
+    assert f"{m['gt_known_loc']:.2f}" in sat
 
 
 def test_evaluate_reproduces_the_run(tiny_run, cli):

@@ -10,7 +10,7 @@ from conftest import copy_runs
 
 from wsolbench.core.store import Store
 from wsolbench.evaluation.perimage import load
-from wsolbench.reporting.show import DPI, PANEL, choose, open_run
+from wsolbench.reporting.show import DPI, PANEL, choose, class_name, figure_title, open_run
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,35 @@ def test_show_one_run_grid(cli, store):
     img = image(root / "w.png")
     # 6 images in rows of 4: 2 rows of panels plus room for the colour bar.
     assert img.shape[:2] == (round((PANEL[1] * 2 + 0.4) * DPI), round((PANEL[0] * 4 + 1.2) * DPI))
+
+
+def test_show_writes_into_the_run_folder_and_says_what_it_shows(cli, store):
+    """No --out: show.png in the run's own folder (inside the results store, not the
+    working directory). The title names the run, the images and the threshold."""
+    root, ids = store
+    rc, out, err = cli("show", ids["sat"], "--n", "2", "--best", "--results", "r", cwd=root)
+    assert rc == 0, err
+    path = root / "r" / ids["sat"] / "show.png"
+    assert out.strip() == f"wrote r/{ids['sat']}/show.png" and path.is_file()
+    assert not (root / "show.png").exists()
+    run = open_run(Store(root / "r"), ids["sat"])
+    thr = json.loads((root / "r" / ids["sat"] / "record.json").read_text())["threshold"]
+    total = len(run.results["labels"])
+    assert figure_title([run], "best", 2) == (
+        f"{ids['sat']}: the best 2 of {total} test images by IoU, "
+        f"box threshold {thr['box']:.2f} (picked on {thr['picked_on']})"
+    )
+
+
+def test_class_names_where_the_dataset_gives_them():
+    class Named:
+        class_names = ["001.Black_footed_Albatross", "002.Laysan_Albatross"]
+
+    class Unnamed:
+        class_names = None
+
+    assert class_name(Named, 1) == "002.Laysan_Albatross"
+    assert class_name(Unnamed, 3) == "class 3"
 
 
 def test_show_two_runs_side_by_side(cli, store):

@@ -105,6 +105,13 @@ def test_local_sweep_runs_skips_and_collects(tmp_path, cli):
     assert "2 runs submitted (local), 0 already done" in err and "2 runs: 2 done" in out
     sweep, store = load_sweep(path), Store(tmp_path / "results")
     records = [store.record(p.cfg.run_id) for p in sweep.runs]
+    # Each run's start and end with its id and numbers; both at once on the cores.
+    assert f"sweep {sweep.name}: 2 runs, 2 at a time" in err
+    for i, r in enumerate(records, 1):
+        assert f"start {i}/2: {r.run_id} (log " in err
+        gt = f"gt_known_loc {r.metrics['gt_known_loc']:.2f}"
+        assert any(ln.startswith(f"done: {r.run_id} in ") and gt in ln for ln in err.splitlines())
+    assert not (tmp_path / "results" / ".sweeps" / sweep.name / "logs" / "%j").exists()
     assert [r.seed for r in records] == [0, 1]
     assert all(r.resumed_from_epoch == 0 for r in records)
 

@@ -89,6 +89,42 @@ def test_empty_cache_is_one_line_naming_the_ways_out(cli, tmp_path, cub, empty_h
     assert not (tmp_path / "results").exists()
 
 
+@pytest.fixture
+def unreachable_hub(empty_hub_cache, monkeypatch):
+    """Online mode with a hub endpoint nothing listens on (a closed local port)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    return empty_hub_cache
+
+
+def test_an_unreachable_hub_fails_once_in_one_line(cli, cub, unreachable_hub, monkeypatch):
+    """No retry storm: one connection attempt, no download tried, then the same
+    one-line answer as an empty offline cache."""
+    import socket
+
+    import huggingface_hub
+
+    attempts = []
+    real = socket.create_connection
+    monkeypatch.setattr(
+        socket, "create_connection", lambda *a, **k: attempts.append(a) or real(*a, **k)
+    )
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: pytest.fail("download"))
+    rc, _, err = cli("run", "sat", "--dataset", "cub", "--data-root", str(cub), *TINY)
+    assert rc == 2 and err.count("\n") == 1 and "cannot be downloaded here" in err, err
+    assert attempts == [(("127.0.0.1", 9),)]
+
+
+def test_the_datasets_own_problem_comes_before_the_weights(cli, tmp_path, unreachable_hub):
+    """An ILSVRC folder without train/: named at once, before any weights are sought."""
+    (tmp_path / "data" / "imagenet").mkdir(parents=True)
+    rc, _, err = cli("run", "sat", "--dataset", "imagenet", "--data-root", str(tmp_path / "data"))
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"{tmp_path / 'data' / 'imagenet' / 'train'}: missing" in err
+
+
 def test_none_trains_from_scratch_and_says_so(cli, tmp_path, cub, empty_hub_cache):
     args = ("run", "sat", "--dataset", "cub", "--data-root", str(cub), "--pretrained", "none")
     rc, out, err = cli(*args, *TINY)

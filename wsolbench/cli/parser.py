@@ -206,7 +206,7 @@ def _show(p: argparse.ArgumentParser) -> None:
             f"--{name}", dest="pick", action="store_const", const=name, help=texts.get(name)
         )
     p.add_argument("--same-images", action="store_true", help="needed for several runs")
-    p.add_argument("--out", default="show.png", help=".png or .pdf (default show.png)")
+    p.add_argument("--out", help=".png or .pdf (default: show.png in the first run's folder)")
     field_flag(p, "data_root")
     p.add_argument("--results", help=RESULTS_HELP)
 

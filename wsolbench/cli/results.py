@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from wsolbench import PROTOCOL_VERSION
 from wsolbench.cluster.sweep import IN_FLIGHT, collect_frame, state_frame, status, submit, wait
 from wsolbench.cluster.sweepfile import load_sweep
 from wsolbench.core.errors import UserError
+from wsolbench.core.record import RunRecord
 from wsolbench.core.registry import DATASETS
 from wsolbench.core.store import Store, atomic_write
 from wsolbench.reporting import FORMATS
@@ -29,7 +31,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if len(args.run_ids) > 1 and not args.same_images:
         raise UserError("several runs are drawn side by side only with --same-images")
     store = Store(results_root(args.results))
-    out = show(store, args.run_ids, args.n, args.pick or "worst", Path(args.out), args.data_root)
+    where = Path(args.out) if args.out else store.run_dir(args.run_ids[0]) / "show.png"
+    out = show(store, args.run_ids, args.n, args.pick or "worst", where, args.data_root)
     print(f"wrote {out}")
     return 0
 
@@ -144,12 +147,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _paper_report(args: argparse.Namespace) -> int:
     """A paper table (md / csv / latex) or figure (png / pdf), and what it lacks."""
     spec = spec_named(args.figure)
-    datasets = [d for d in (args.dataset or "").split(",") if d] or spec.datasets
-    for d in datasets:
-        DATASETS.get(d)
     if args.run_ids:
         raise UserError(f"report {spec.name}: takes no run ids (runs are found by config)")
-    index = RunIndex(Store(results_root(args.results, must_exist=True)).records())
+    records = Store(results_root(args.results, must_exist=True)).records()
+    datasets = [d for d in (args.dataset or "").split(",") if d] or store_datasets(spec, records)
+    for d in datasets:
+        DATASETS.get(d)
+    index = RunIndex(records)
     if index.other_protocol:
         versions = sorted({protocol_version(r) for r in index.other_protocol})
         print(
@@ -171,9 +175,33 @@ def _paper_report(args: argparse.Namespace) -> int:
         out = Path(args.out or f"{spec.name}.{fmt}")
         missing = draw_figure(spec, index, datasets, out.with_suffix(f".{fmt}"))
         print(f"wrote {out.with_suffix(f'.{fmt}')}")
-    _print_missing(spec, missing, datasets)
+    _print_missing(spec, missing, data_roots(records))
     _print_weights(index)
     return 0
+
+
+def store_datasets(spec: Spec, records: list[RunRecord]) -> list[str]:
+    """The datasets the store has runs on that the spec can show (the paper's first,
+    then the others, e.g. synthetic), said in one line; the spec's own when none."""
+    have = list(dict.fromkeys(r.dataset for r in records))
+    have.sort(key=lambda d: spec.datasets.index(d) if d in spec.datasets else len(spec.datasets))
+    usable = [d for d in have if any(c.on(d) for c in spec.columns)]
+    if usable:
+        print(
+            f"datasets: {', '.join(usable)} (those with runs in the store; --dataset to choose)",
+            file=sys.stderr,
+        )
+    return usable or list(spec.datasets)
+
+
+def data_roots(records: list[RunRecord]) -> dict[str, str]:
+    """Per dataset, the data root its runs read (for complete missing-run commands)."""
+    roots = {}
+    for r in records:
+        root = (r.config or {}).get("data_root")
+        if root:
+            roots.setdefault(r.dataset, root)
+    return roots
 
 
 def _print_weights(index: RunIndex) -> None:
@@ -190,13 +218,28 @@ def _print_weights(index: RunIndex) -> None:
             print(f"{label}: {text}", file=sys.stderr)
 
 
-def _print_missing(spec: Spec, missing: list[dict], datasets: list[str]) -> None:
+def _print_missing(spec: Spec, missing: list[dict], roots: dict[str, str]) -> None:
+    """The complete commands that make the missing runs: a real dataset's with the data
+    root its runs in the store read, else WSOLBENCH_DATA's, else ``DATA`` to fill in."""
     if not missing:
         return
-    commands = list(dict.fromkeys(run_command(g) for g in missing))
+    env = os.environ.get("WSOLBENCH_DATA")
+
+    def root_of(ds: str) -> str:
+        if ds == "synthetic":
+            return ""
+        return f" --data-root {roots.get(ds) or env or 'DATA'}"
+
+    commands = list(dict.fromkeys(run_command(g) + root_of(g["dataset"]) for g in missing))
     sys.stdout.flush()  # the table first, then what it lacks
     print(f"{len(commands)} runs missing (shown as —); to make them:", file=sys.stderr)
     for c in commands:
         print(f"  {c}", file=sys.stderr)
     for ds in dict.fromkeys(g["dataset"] for g in missing):
-        print(f"  or all at once: wsolbench sweep {spec.sweep} --dataset {ds}", file=sys.stderr)
+        env_set = f"WSOLBENCH_DATA={root_of(ds).split()[-1]} " if root_of(ds) else ""
+        print(
+            f"  or all at once: {env_set}wsolbench sweep {spec.sweep} --dataset {ds}",
+            file=sys.stderr,
+        )
+    if any("--data-root DATA" in c for c in commands):
+        print("  (DATA: the folder that holds cub/, imagenet/, openimages/)", file=sys.stderr)

@@ -54,6 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if p.weights.source == "none" and not p.cfg["checkpoint"]:
         start = "the shipped trunk" if p.cfg["dataset"] == "synthetic" else "ImageNet weights"
         print(f"note: trained from scratch (--pretrained none), not from {start}")
+    print(f"results: {store.run_dir(record.run_id)}")
     return 0
 
 
@@ -100,4 +101,5 @@ def cmd_evaluate_maps(args: argparse.Namespace) -> int:
     _print_record(record, ran, store)
     for note in record.notes or []:
         print(f"note: {note}", file=sys.stderr)
+    print(f"results: {store.run_dir(record.run_id)}")
     return 0

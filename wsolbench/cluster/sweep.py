@@ -25,6 +25,7 @@ from submitit.core.utils import FailedJobError
 from wsolbench.cluster.profiles import resolve_profile, slurm_parameters
 from wsolbench.cluster.sweepfile import Sweep
 from wsolbench.core.errors import UserError
+from wsolbench.core.progress import say
 from wsolbench.core.store import Store, atomic_write, last_line, read_jobs
 from wsolbench.reporting.runs import SETTINGS, runs_frame, seed_means
 from wsolbench.train.plan import Plan, plan
@@ -177,15 +178,13 @@ def submit(
         return [], before
     ex = make_executor(kind, sweep_dir(store, sweep), profile, sweep.name)
     root, threads = str(store.root.resolve()), profile["cpus_per_task"]
+    # submitit makes the folder's own %j pattern as a directory: empty, never used.
+    pattern = sweep_dir(store, sweep) / "logs" / "%j"
     try:
         if kind == "local":
-            width = parallelism or max(1, (os.cpu_count() or 1) // threads)
-            jobs = []
-            for p in todo:  # submitit's local executor would start every job at once
-                while sum(not j.done() for j in jobs) >= width:
-                    time.sleep(0.2)
-                jobs.append(ex.submit(RunTask(), p.cfg.to_dict(), root, threads))
-                _log_jobs(store, sweep, kind, [p], jobs[-1:])
+            fixed = threads if (profile_name or sweep.profile) else None
+            width = local_width(len(todo), parallelism, fixed)
+            jobs = run_local(ex, todo, store, sweep, width)
         else:
             n = len(todo)
             jobs = ex.map_array(
@@ -198,7 +197,62 @@ def submit(
     if kind == "debug":
         for j in jobs:
             _outcome(j)
+    if pattern.is_dir() and not any(pattern.iterdir()):
+        pattern.rmdir()
     return jobs, before
+
+
+def local_width(runs: int, parallelism: int | None, threads: int | None) -> tuple[int, int]:
+    """(runs at once, threads each). A profile's ``cpus_per_task`` fixes the threads
+    (sums depend on them) and as many runs as the cores allow run at once; without one,
+    as many runs as there are cores (or ``parallelism``) share them."""
+    cores = os.cpu_count() or 1
+    if threads:
+        return parallelism or max(1, cores // threads), threads
+    width = max(1, min(parallelism or cores, runs))
+    return width, max(1, cores // width)
+
+
+def run_local(
+    ex: submitit.Executor,
+    todo: list,
+    store: Store,
+    sweep: Sweep,
+    width_threads: tuple[int, int],
+) -> list[submitit.Job]:
+    """Start the runs as local processes, ``width`` at a time, and wait for them; a
+    line when each starts and when each ends, with its id and numbers."""
+    width, threads = width_threads
+    say(f"sweep {sweep.name}: {len(todo)} runs, {width} at a time, {threads} threads each")
+    root, jobs, running = str(store.root.resolve()), [], {}
+    for i, p in enumerate(todo, 1):  # submitit's local executor would start every job at once
+        while len(running) >= width:
+            _report_finished(running, store)
+            time.sleep(0.2)
+        job = ex.submit(RunTask(), p.cfg.to_dict(), root, threads)
+        _log_jobs(store, sweep, "local", [p], [job])
+        say(f"start {i}/{len(todo)}: {p.cfg.run_id} (log {job.paths.stderr})")
+        jobs.append(job)
+        running[job] = (p.cfg.run_id, time.perf_counter())
+    while running:
+        _report_finished(running, store)
+        time.sleep(0.2)
+    return jobs
+
+
+SHOWN = ("top1_cls", "gt_known_loc", "maxboxaccv2", "pxap")
+
+
+def _report_finished(running: dict, store: Store) -> None:
+    for job in [j for j in running if j.done()]:
+        run_id, t0 = running.pop(job)
+        record = store.record(run_id)
+        took = f"{time.perf_counter() - t0:.0f} s"
+        if record is None:
+            say(f"failed: {run_id} after {took}; see {job.paths.stderr}")
+            continue
+        numbers = ", ".join(f"{k} {record.metrics[k]:.2f}" for k in SHOWN if k in record.metrics)
+        say(f"done: {run_id} in {took}: {numbers}")
 
 
 def _log_jobs(store: Store, sweep: Sweep, kind: str, runs: list, jobs: list) -> None:

@@ -57,3 +57,9 @@ class Phase(Iterable[T]):
         if self.after:
             parts.append(f"about {seconds * self.after:.0f} s left")
         return f"{self.desc}: {', '.join(parts)}"
+
+
+def say(line: str) -> None:
+    """One progress line on stderr, at once (logs and pipes too): a phase starting or
+    done, so a run is never silent for long."""
+    print(line, file=sys.stderr, flush=True)

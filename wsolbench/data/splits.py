@@ -73,6 +73,7 @@ class Splits:
     image_size: tuple[int, int]  # (H, W) of the evaluation frame
     val_source: str  # how the threshold-selection split was made, for the record
     notes: dict[str, Any] = field(default_factory=dict)  # data facts for the record
+    class_names: list[str] | None = None  # by label, where the dataset names its classes
 
     frame: str = "native"  # see imaging.Frame; "native": the images as they are
 
@@ -120,6 +121,13 @@ class DatasetPlugin:
 
     def load(self, cfg: RunConfig) -> Splits:
         raise NotImplementedError
+
+    def check(self, cfg: RunConfig) -> None:
+        """Quick checks of the data a run needs (no file read), made before the run's
+        weights are sought: a missing folder is named before any download is tried.
+        File datasets: their folder exists; a plugin adds what its reader needs."""
+        if self.annotation_files:
+            dataset_folder(cfg, self.name)
 
     @property
     def defaults(self) -> dict[str, Any]:

@@ -61,19 +61,21 @@ def render(df: pd.DataFrame, fmt: str) -> str:
 def seed_means(frame: pd.DataFrame, keys: list[str], ci: bool = False) -> pd.DataFrame:
     """One row per ``keys`` group (every setting but the seed): each metric as
     "mean ± sd" over the group's seeds (sample sd), or with ``ci`` "mean [95%
-    t-interval]"; one seed is marked "(1 seed)"; and the number of seeds."""
+    t-interval]"; a single seed's value alone; and the number of seeds."""
 
     metrics = [label for label in METRICS.values() if label in frame]
     rows = []
     for group, runs in frame.groupby(keys, sort=False, dropna=False):
-        row = dict(zip(keys, group if isinstance(group, tuple) else (group,), strict=True))
+        values = group if isinstance(group, tuple) else (group,)
+        # groupby hands a missing setting back as NaN: shown as missing, not "nan".
+        row = {k: None if pd.isna(v) else v for k, v in zip(keys, values, strict=True)}
         for label in metrics:
             v = runs[label].dropna().astype(float)
             if ci and len(v) > 1:
                 lo, hi = t_interval(list(v))
                 spread = f" [{lo:.2f}, {hi:.2f}]"
             else:
-                spread = f" ± {v.std(ddof=1):.2f}" if len(v) > 1 else " (1 seed)"
+                spread = f" ± {v.std(ddof=1):.2f}" if len(v) > 1 else ""  # "seeds" says 1
             row[label] = f"{v.mean():.2f}{spread}" if len(v) else None
         row["seeds"] = len(runs)
         rows.append(row)

@@ -158,7 +158,28 @@ def show(
         fontsize=8,
     )
     fig.colorbar(heat, ax=axes, shrink=0.6, label="localization map")
+    fig.suptitle(figure_title(runs, pick, len(chosen)), fontsize=9)
     return save_figure(fig, out)
+
+
+def class_name(splits, label: int) -> str:
+    names = splits.class_names
+    return names[int(label)] if names and int(label) < len(names) else f"class {int(label)}"
+
+
+def figure_title(runs: list[StoredRun], pick: str, shown: int) -> str:
+    """What the figure shows: which runs, which images, at which box threshold."""
+    first = runs[0].record
+    thr = first.threshold
+    at = f"box threshold {thr['box']:.2f} (picked on {thr['picked_on']})" if thr else "no threshold"
+    total = len(runs[0].results["labels"])
+    ids = ", ".join(r.record.run_id for r in runs)
+    which = (
+        f"{shown} of {total} test images drawn at random (seed 0)"
+        if pick == "random"
+        else f"the {pick} {shown} of {total} test images by IoU"
+    )
+    return f"{ids}: {which}, {at}"
 
 
 def _draw_panels(axes: np.ndarray, runs: list[StoredRun], chosen: np.ndarray, splits) -> Any:
@@ -174,7 +195,7 @@ def _draw_panels(axes: np.ndarray, runs: list[StoredRun], chosen: np.ndarray, sp
             iou = run.iou()
             label, pred = run.results["labels"][index], run.results["pred"][index]
             text = f"IoU {iou[index]:.2f} · " if iou is not None else ""
-            text += f"pred {pred} / true {label}"
+            text += f"pred {class_name(splits, pred)} / true {class_name(splits, label)}"
             k = run.threshold_index()
             heat = _panel(ax, image, run.results["maps"][slot], k, gt, text, splits.map_mode)
             if j == 0 and len(runs) > 1:

@@ -4,6 +4,7 @@ and a wide one for Markdown and LaTeX (the best of our values in bold)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,8 +103,12 @@ def build_table(spec: Spec, index: RunIndex, datasets: list[str] | None = None) 
                 if paper_value is not None:
                     source = "paper" if measured else "paper-only"
                     source = "paper-other-data" if pds != ds else source
-                    out.append({**cell, "source": source, "value": paper_value, "dataset": ds})
-    long = pd.DataFrame(out, columns=[*LONG, "low", "high"])
+                    out.append(
+                        {**cell, "source": source, "value": paper_value, "value_dataset": pds}
+                    )
+    long = pd.DataFrame(out, columns=[*LONG, "value_dataset", "low", "high"])
+    # Which data each value is from: ours the row's dataset, the paper's its own.
+    long["value_dataset"] = long["value_dataset"].fillna(long["dataset"])
     long["n"] = long["n"].astype("Int64")
     return Table(spec, datasets, long, missing, pooled)
 
@@ -141,12 +146,7 @@ def wide(table: Table, ci: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
             line["n"].append(r.n)
     frame = pd.DataFrame(list(lines.values()), columns=["row", "source", "n", *headers.values()])
     values = frame[list(headers.values())].astype(float)
-    ours = frame["source"] == "ours"
-    # Bold marks a winner: only where two or more of our rows have a value.
-    best = values[ours].max().where(values[ours].count() > 1)
-    bold = values.eq(best) & ours.to_numpy()[:, None]
-    for (_, key), head in headers.items():
-        bold[head] &= best_ok[key]
+    bold = _best(frame, values, {head: best_ok[key] for (_, key), head in headers.items()})
     ref = table.spec.datasets[0]
     frame["source"] = [
         _source_text(s, ns, dataset_title(ref))
@@ -164,6 +164,18 @@ def wide(table: Table, ci: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     bold.insert(0, "source", False)
     bold.insert(0, "row", False)
     return text, bold
+
+
+def _best(frame: pd.DataFrame, values: pd.DataFrame, ranks: dict[str, bool]) -> pd.DataFrame:
+    """Bold marks the best of a column as papers do: over our rows and the published
+    ones (not differences, nor numbers of another dataset), where two or more compete;
+    never in a column whose spec says ``best: false``."""
+    ranked = frame["source"].isin(("ours", "paper", "paper-only"))
+    best = values[ranked].max().where(values[ranked].count() > 1)
+    bold = values.eq(best) & ranked.to_numpy()[:, None]
+    for head, ok in ranks.items():
+        bold[head] &= ok
+    return bold
 
 
 def _mixed(row: dict[str, tuple]) -> bool:
@@ -198,7 +210,7 @@ def render_table(table: Table, fmt: str, ci: bool = False) -> str:
     """The table as csv (long: one row per cell and source; ``ci`` adds the interval
     columns), Markdown or LaTeX (wide)."""
     if fmt == "csv":
-        columns = [*LONG, "low", "high"] if ci else LONG
+        columns = [*LONG, "value_dataset", *(("low", "high") if ci else ())]
         return table.long[columns].to_csv(index=False, float_format="%.4f")
     text, bold = wide(table, ci)
     title = f"{table.spec.title} ({', '.join(dataset_title(d) for d in table.datasets)})"
@@ -215,7 +227,12 @@ def render_table(table: Table, fmt: str, ci: bool = False) -> str:
     styler = styler.format(lambda v: "--" if v == "—" else v, escape="latex")
     styler = styler.format_index(escape="latex", axis=1)
     align = "ll" + "r" * (text.shape[1] - 2)
-    return styler.to_latex(hrules=True, column_format=align, caption=_latex_escape(title))
+    # LaTeX numbers the table itself: the caption drops the spec's own "Table N." prefix.
+    caption = re.sub(r"^Table \d+\.\s*", "", title)
+    label = f"tab:{table.spec.name}"
+    return styler.to_latex(
+        hrules=True, column_format=align, caption=_latex_escape(caption), label=label
+    )
 
 
 def _latex_escape(text: str) -> str:

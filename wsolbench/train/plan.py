@@ -33,6 +33,7 @@ def plan(given: dict[str, Any], cached_only: bool = False) -> Plan:
     """Check a run's settings and resolve its weights (``cached_only``: never download,
     as in a sweep task, whose weights the submitting machine resolved)."""
     method, dataset, cfg = configure(given)
+    dataset.check(cfg)  # the data's own problems first: before any weights are sought
     cfg = cfg.replace(data_sha256=dataset.fingerprint(cfg))
     if cfg.checkpoint:  # a flag's or a config file's: the weights evaluated, by content
         cfg = cfg.replace(checkpoint_sha256=file_digest(cfg.checkpoint))

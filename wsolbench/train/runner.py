@@ -22,10 +22,12 @@ from wsolbench.core.config import RunConfig
 from wsolbench.core.environment import environment, pick_device
 from wsolbench.core.errors import UserError
 from wsolbench.core.lock import held
+from wsolbench.core.progress import say
 from wsolbench.core.record import RunRecord
 from wsolbench.core.store import Store, save_torch
 from wsolbench.data.kshot import kshot_indices
 from wsolbench.data.splits import Splits, make_loader
+from wsolbench.evaluation.componenttree import warm_up
 from wsolbench.evaluation.evaluate import evaluate_split, summarize, trivial_boxes
 from wsolbench.evaluation.perimage import PerImage
 from wsolbench.evaluation.pool import scoring_workers
@@ -133,6 +135,7 @@ def execute(
 def _execute(p: Plan, store: Store, force: bool) -> RunRecord:
     t0 = time.perf_counter()
     prep = prepare(p)
+    _say_prepared(p, prep, time.perf_counter() - t0)
     timing = {"data_s": round(time.perf_counter() - t0, 2)}
     # Input is valid. The run folder appears with its first file (the first epoch's
     # checkpoint), so a run killed before that leaves nothing behind.
@@ -239,6 +242,28 @@ def _train_and_evaluate(
         environment=environment(prep.device),
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def _say_prepared(p: Plan, prep: Prepared, seconds: float) -> None:
+    """The phases before the first epoch, one line each: data, network and weights, and
+    the box kernels' compile (numba's, cached after the first run)."""
+    s = prep.splits
+    val = len(s.val) if s.val is not None else 0
+    say(f"run {p.cfg.run_id}: {p.cfg.method} on {p.cfg.dataset}, every input checked")
+    say(
+        f"data: {p.cfg.dataset}, {len(prep.train_set)} train / {val} val / {len(s.test)} "
+        f"test images, {s.num_classes} classes ({seconds:.1f} s)"
+    )
+    w = prep.pretrained
+    where = w.get("repo") if w["source"] == "hub" else Path(w.get("file") or "none").name
+    size = sum(t.numel() for t in prep.model.parameters()) / 1e6
+    say(
+        f"model: {type(prep.model).__name__} on {p.cfg.backbone}, {size:.1f}M parameters; "
+        f"weights: {w['source']} {where}, sha256 {w['sha256'][:12]}"
+    )
+    compiled = warm_up()
+    if compiled > 0.5:
+        say(f"compile: the box rules' kernels, {compiled:.1f} s (numba, cached for later runs)")
 
 
 def describe_network(model: torch.nn.Module, cfg: RunConfig) -> dict:

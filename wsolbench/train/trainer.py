@@ -38,6 +38,9 @@ def param_groups(model: nn.Module, weight_decay: float, decay_all: bool = False)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
 
+SPATIAL_PARTS = {"area", "norm"}  # the loss parts of models.losses.spatial_losses
+
+
 def spatial_weight(progress: float, delay: float, ramp: float) -> float:
     """0 before ``delay`` (a share of the run), then a linear ramp to 1 over ``ramp``."""
     if progress < delay:
@@ -70,8 +73,6 @@ def train(
     """Train for ``cfg.epochs``; returns per-epoch mean losses. With ``checkpoint``
     the state is saved after every epoch and a run that finds one resumes from it."""
     warning = warm_up_warning(cfg)
-    if warning:
-        print(warning, file=sys.stderr)
     model.to(device)
     opt, sched = optimizer(build_groups(method, model, cfg), cfg, len(loader))
     history, start = resume(checkpoint, model, opt, sched)
@@ -80,6 +81,10 @@ def train(
             loader.generator.manual_seed(cfg.seed * 100_003 + epoch)
         means = train_epoch(method, model, cfg, loader, device, (opt, sched), epoch)
         history.append(means | {"epoch": epoch + 1})
+        # Told once the first epoch shows the method computes spatial losses at all: a
+        # plugin trained on cross-entropy alone never sees it.
+        if warning and epoch == start and SPATIAL_PARTS & set(means):
+            print(warning, file=sys.stderr)
         if checkpoint is not None:
             state = {
                 "model": model.state_dict(),

@@ -93,6 +93,24 @@ def not_cached(backbone: str, repo: str) -> UserError:
     )
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the hub's host answers at all, asked once with a short timeout, so an
+    offline machine fails in one line instead of huggingface_hub's retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 @functools.lru_cache(maxsize=64)
 def hub_file(backbone: str, cached_only: bool = False) -> tuple[str, Path]:
     """(repo, cached file) of the backbone's hub weights, downloading them into the
@@ -108,7 +126,7 @@ def hub_file(backbone: str, cached_only: bool = False) -> tuple[str, Path]:
         cached = try_to_load_from_cache(repo, name)
         if isinstance(cached, str):
             return repo, Path(cached)
-    if cached_only:
+    if cached_only or not hub_reachable():
         raise not_cached(backbone, repo)
     for name in HUB_FILES:
         try:
