@@ -5,16 +5,10 @@ dataset folder."""
 
 from __future__ import annotations
 
-from wsolbench.core.config import RunConfig
 from wsolbench.core.registry import register_dataset
-from wsolbench.data.imagefiles import metadata_splits
-from wsolbench.data.splits import DatasetPlugin, Splits, dataset_folder
+from wsolbench.data.imagefiles import MetadataDataset
 
 
 @register_dataset("openimages")
-class OpenImages(DatasetPlugin):
+class OpenImages(MetadataDataset):
     description = "OpenImages30k, WSOL benchmark metadata with masks (PxAP, pIoU)"
-    annotation_files = ("metadata/*/*.txt",)
-
-    def load(self, cfg: RunConfig) -> Splits:
-        return metadata_splits(dataset_folder(cfg, "openimages"))

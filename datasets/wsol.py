@@ -5,16 +5,10 @@ masks); image ids and mask paths relative to ``<data root>/wsol/``."""
 
 from __future__ import annotations
 
-from wsolbench.core.config import RunConfig
 from wsolbench.core.registry import register_dataset
-from wsolbench.data.imagefiles import metadata_splits
-from wsolbench.data.splits import DatasetPlugin, Splits, dataset_folder
+from wsolbench.data.imagefiles import MetadataDataset
 
 
 @register_dataset("wsol")
-class WSOLMetadata(DatasetPlugin):
+class WSOLMetadata(MetadataDataset):
     description = "your own data as WSOL benchmark metadata (boxes and/or masks)"
-    annotation_files = ("metadata/*/*.txt",)
-
-    def load(self, cfg: RunConfig) -> Splits:
-        return metadata_splits(dataset_folder(cfg, "wsol"))

@@ -40,14 +40,7 @@ from torch import nn
 from wsolbench.core.config import Option, RunConfig
 from wsolbench.core.registry import register_method
 from wsolbench.core.space import uniform
-from wsolbench.models.benchmark_nets import (
-    BenchmarkNet,
-    architecture,
-    initialize,
-    resnet_backbone,
-    resnet_stem,
-    resnet_trunk,
-)
+from wsolbench.models import benchmark_nets as nets
 from wsolbench.models.cam import CAMBase
 from wsolbench.models.inception import add_inception_trunk, stage5, stage6
 from wsolbench.models.method import Step
@@ -91,7 +84,7 @@ def entry(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True))
 
 
-class SPGNet(BenchmarkNet):
+class SPGNet(nets.BenchmarkNet):
     head_names = (
         *("SPG_A_3", "SPG_A_4", "SPG_A3_1b", "SPG_A3_2b", "SPG_A4"),
         *("SPG_B_1a", "SPG_B_2a", "SPG_B_shared", "SPG_C"),
@@ -100,14 +93,14 @@ class SPGNet(BenchmarkNet):
     def __init__(self, backbone: str, num_classes: int, large: bool) -> None:
         super().__init__()
         self.large_feature_map = large
-        arch = architecture(backbone)
+        arch = nets.architecture(backbone)
         if arch == "vgg16":
             self._vgg(num_classes)
         elif arch == "inception_v3":
             self._inception(num_classes, large)
         else:
             self._resnet(backbone, num_classes, large)
-        initialize(self, "xavier")
+        nets.initialize(self, "xavier")
 
     def _vgg(self, num_classes: int) -> None:
         self.arch = "vgg16"
@@ -129,7 +122,7 @@ class SPGNet(BenchmarkNet):
 
     def _resnet(self, backbone: str, num_classes: int, large: bool) -> None:
         self.arch = "resnet50"
-        net = resnet_trunk(resnet_backbone(backbone, "spg"), large)
+        net = nets.resnet_trunk(nets.resnet_backbone(backbone, "spg"), large)
         for name in ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2", "layer4"):
             setattr(self, name, getattr(net, name))
         self.SPG_A1, self.SPG_A2 = nn.Sequential(net.layer3[0]), nn.Sequential(*net.layer3[1:])
@@ -162,7 +155,7 @@ class SPGNet(BenchmarkNet):
             x = F.dropout(self.SPG_A3_1b(x), 0.5, self.training)
             x = F.dropout(self.SPG_A3_2b(x), 0.5, self.training)
             return self.SPG_A4(x), b1, b2, self.SPG_C(x)
-        x = self.SPG_A1(self.layer2(self.layer1(resnet_stem(self, x))))
+        x = self.SPG_A1(self.layer2(self.layer1(nets.resnet_stem(self, x))))
         b1 = shared(self.SPG_B_1a(x))
         x = self.SPG_A2(x)
         b2 = shared(self.SPG_B_2a(x))
@@ -204,8 +197,22 @@ def spg_losses(
     }
 
 
-def _threshold(default: float, what: str) -> Option:
-    return Option(default, what, low=0.0, high=1.0)
+# The benchmark's spg_threshold_{1,2,3}{h,l}: each side output's guidance, its target
+# and the defaults of its config.py.
+THRESHOLDS = {
+    f"threshold_{step}{end}": Option(
+        default, f"{side}'s {part}: {target} {way} this", low=0.0, high=1.0
+    )
+    for step, side, target, high, low in (
+        (1, "B2", "class attention", 0.7, 0.01),
+        (2, "B1", "sigmoid(B2)", 0.5, 0.05),
+        (3, "C", "fused B1/B2", 0.7, 0.1),
+    )
+    for end, part, way, default in (
+        ("h", "foreground", "above", high),
+        ("l", "background", "below", low),
+    )
+}
 
 
 @register_method("spg")
@@ -213,14 +220,7 @@ class SPG(CAMBase):
     description = "SPG (ECCV 2018): side branches trained on self-produced fg/bg masks"
     paper = "Zhang et al., Self-produced Guidance, ECCV 2018"
     backbones = ("cnn",)
-    options = {
-        "threshold_1h": _threshold(0.7, "B2's foreground: class attention above this"),
-        "threshold_1l": _threshold(0.01, "B2's background: class attention below this"),
-        "threshold_2h": _threshold(0.5, "B1's foreground: sigmoid(B2) above this"),
-        "threshold_2l": _threshold(0.05, "B1's background: sigmoid(B2) below this"),
-        "threshold_3h": _threshold(0.7, "C's foreground: fused B1/B2 above this"),
-        "threshold_3l": _threshold(0.1, "C's background: fused B1/B2 below this"),
-    }
+    options = THRESHOLDS
     search_space = {"threshold_1h": uniform(0.5, 0.9), "threshold_3h": uniform(0.5, 0.9)}
 
     def build(self, cfg: RunConfig, num_classes: int) -> nn.Module:

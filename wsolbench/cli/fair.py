@@ -7,6 +7,7 @@ import sys
 
 from tabulate import tabulate
 
+from wsolbench.cli.parser import request_from
 from wsolbench.cluster.tune import TuneRequest, tune
 from wsolbench.core.config import check_value
 from wsolbench.core.errors import UserError
@@ -21,18 +22,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     fixed = {}
     if args.epochs is not None:
         fixed["epochs"] = check_value("epochs", args.epochs, "--epochs")
-    req = TuneRequest(
-        method=args.method,
-        dataset=args.dataset,
-        budget=args.budget,
-        seeds=args.seeds,
-        seed=args.seed,
-        space_file=args.space,
-        fixed=fixed,
-        executor=args.executor,
-        profile=args.profile,
-        parallelism=args.parallelism,
-    )
+    req = request_from(TuneRequest, args, space_file=args.space, fixed=fixed)
     store = Store(results_root(args.results))
     record = tune(req, store)
     rows = [

@@ -5,6 +5,7 @@ subpackages' light faces, so `wsolbench --help` answers without torch."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -326,3 +327,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     command = words[0] if words else None
     method = words[1] if command in ("run", "evaluate") and len(words) > 1 else None
     return build_parser(command, method).parse_args(argv)
+
+
+def request_from(cls: type, args: argparse.Namespace, **given: Any) -> Any:
+    """A request dataclass from the parsed flags of the same names; ``given`` sets the
+    fields whose flags are named otherwise or need converting."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in vars(args).items() if k in fields} | given)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from wsolbench.cli.parser import run_flag_keys
+from wsolbench.cli.parser import request_from, run_flag_keys
 from wsolbench.core.config import check_value, load_yaml
 from wsolbench.core.record import RunRecord
 from wsolbench.core.store import Store
@@ -84,16 +84,10 @@ def cmd_evaluate_maps(args: argparse.Namespace) -> int:
     if args.eval_workers is not None:
         check_value("eval_workers", args.eval_workers, "--eval-workers")
     store = Store(results_root(args.results))
-    req = MapsRequest(
+    req = request_from(
+        MapsRequest,
+        args,
         folder=Path(args.folder),
-        name=args.name,
-        split=args.split,
-        threshold_on=args.threshold_on,
-        dataset=args.dataset,
-        metadata=args.metadata,
-        mask_root=args.mask_root,
-        data_root=args.data_root,
-        frame=args.frame,
         resize=args.resize_maps,
         workers=args.eval_workers,
     )

@@ -225,12 +225,7 @@ class RunConfig:
         "lr_factor, e.g. 30,60",
         flag=str,
     )
-    lr_factor: float = added(
-        number_in(0.0, 1.0, open_lo=True),
-        0.1,
-        "step schedule's factor",
-        flag=float,
-    )
+    lr_factor: float = added(number_in(0.0, 1.0, open_lo=True), 0.1, "step factor", flag=float)
     warmup_epochs: float = added(
         number_in(0.0, 1000.0),
         0.0,
@@ -273,10 +268,7 @@ class RunConfig:
         flag=str,
     )
     lr_classifier_ratio: float = added(
-        number_in(0.0, 1000.0, open_lo=True),
-        10.0,
-        "learning-rate multiplier of a CNN's fast layers",
-        flag=float,
+        number_in(0.0, 1000.0, open_lo=True), 10.0, "lr multiplier of the fast layers", flag=float
     )
     area_per: int = added(
         int_at_least(0, 1 << 20),

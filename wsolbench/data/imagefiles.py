@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wsolbench.core.config import RunConfig
 from wsolbench.core.errors import UserError
 from wsolbench.data.annotations import IGNORE, Item, box_array, box_sizes_of, read_wsol_split
 from wsolbench.data.imaging import (
@@ -23,7 +24,7 @@ from wsolbench.data.imaging import (
     train_view,
     tscam_boxes,
 )
-from wsolbench.data.splits import Splits, WSOLSplit
+from wsolbench.data.splits import DatasetPlugin, Splits, WSOLSplit, dataset_folder
 
 FRAME = (CROP, CROP)  # (H, W) the models see
 
@@ -183,3 +184,12 @@ def metadata_splits(folder: Path) -> Splits:
         image_size=FRAME,
         val_source=f"WSOL benchmark metadata {folder / 'metadata' / 'val'}",
     )
+
+
+class MetadataDataset(DatasetPlugin):
+    """A dataset in the WSOL benchmark's metadata format under ``<data root>/<name>/``."""
+
+    annotation_files = ("metadata/*/*.txt",)
+
+    def load(self, cfg: RunConfig) -> Splits:
+        return metadata_splits(dataset_folder(cfg, self.name))

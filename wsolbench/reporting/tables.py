@@ -16,13 +16,9 @@ from wsolbench.core.record import RunRecord
 from wsolbench.reporting.paperspec import Line, RunIndex, Spec, dataset_title, paper_numbers
 
 LONG = ["row", "label", "source", "dataset", "column", "value", "sd", "n"]
-SOURCE_TEXT = {
-    "ours": "ours",
-    "paper": "paper",
-    "delta": "Δ ours − paper",
-    "paper-other-data": "paper, {ds} (other data)",
-    "paper-only": "paper only",
-}
+# A source's words in a wide table; the others are shown as they are.
+SOURCE_TEXT = {"delta": "Δ ours − paper", "paper-other-data": "paper, {ds} (other data)"}
+SOURCE_TEXT |= {"paper-only": "paper only"}  # "ours" and "paper" read as they are
 
 
 @dataclass
@@ -198,7 +194,7 @@ def _cell(value: float, source: str, stats: tuple | None, ci: bool, mixed: bool)
 
 
 def _source_text(source: str, ns: list, ref: str) -> str:
-    text = SOURCE_TEXT[source].format(ds=ref)
+    text = SOURCE_TEXT.get(source, source).format(ds=ref)
     if source == "ours":
         ns = sorted({int(n) for n in ns if n})  # seeds per cell; a range if they differ
         count = f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}-{ns[-1]}" if ns else "no runs"
