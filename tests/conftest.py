@@ -20,6 +20,15 @@ from wsolbench.core.registry import METHODS
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config):
+    """numba's kernels compiled once, by the controller before any xdist worker starts,
+    so the workers and the processes tests start read them from numba's cache."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        from wsolbench.evaluation.componenttree import warm_up
+
+        warm_up()
+
+
 @pytest.fixture
 def cli(tmp_path, monkeypatch, capsys):
     """Run ``wsolbench`` in this process, as the command would (``main(argv)``) in
@@ -100,14 +109,28 @@ METHOD_NAMES = sorted(CLASS_AWARE)
 TINY = ["--epochs", "1", "--kshot", "5", "--seed", "3"]
 
 
+def shared_dir(tmp_path_factory, name: str) -> Path:
+    """A folder every xdist worker of this session sees (the workers' common base)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    return base / name
+
+
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory) -> dict[str, Path]:
-    """A tiny run of every method, trained once per session through the CLI in this
-    process: method -> its run folder. A test that changes a store copies what it
-    needs first (``copy_runs``)."""
-    store = tmp_path_factory.mktemp("tiny-runs")
-    for method in METHOD_NAMES:
-        assert main(["run", method, *TINY, "--results", str(store)]) == 0
+    """A tiny run of every method, trained once per session through the CLI (by the
+    first xdist worker that needs them; the others wait and read the same store):
+    method -> its run folder. A test that changes a store copies what it needs first
+    (``copy_runs``)."""
+    from filelock import FileLock
+
+    store = shared_dir(tmp_path_factory, "tiny-runs")
+    with FileLock(f"{store}.lock"):
+        if not (store / ".complete").exists():
+            for method in METHOD_NAMES:
+                assert main(["run", method, *TINY, "--results", str(store)]) == 0
+            (store / ".complete").touch()
     return {
         json.loads((d / "record.json").read_text())["method"]: d
         for d in store.iterdir()

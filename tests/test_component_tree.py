@@ -13,14 +13,16 @@ from wsolbench.evaluation.boxes import BENCHMARK_THRESHOLDS, THRESHOLDS, box_iou
 from wsolbench.evaluation.componenttree import best_contour_iou, largest_component_boxes
 
 
-def oracle_contour_boxes(m01: np.ndarray) -> tuple[list[np.ndarray], list]:
+def oracle_contour_boxes(
+    m01: np.ndarray, thresholds: np.ndarray = BENCHMARK_THRESHOLDS
+) -> tuple[list[np.ndarray], list]:
     """The benchmark's rule spelled out: uint8 map, cv2.threshold at int(t * max),
     every RETR_TREE contour's boundingRect (x1, y1 clipped); the boxes per threshold
     (traced once per map, scored against every GT below), and the last contours."""
     h, w = m01.shape
     gray = (np.asarray(m01, np.float64) * 255).astype(np.uint8)
     out = []
-    for t in BENCHMARK_THRESHOLDS:
+    for t in thresholds:
         _, binary = cv2.threshold(gray, int(t * gray.max()), 255, cv2.THRESH_BINARY)
         contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
         boxes = [[0, 0, 0, 0]]

@@ -90,9 +90,10 @@ def test_bad_input_names_the_image(maps, boxes, message):
     assert message in str(e.value)
 
 
-def test_only_the_supported_interval():
-    with pytest.raises(ValueError, match="cam_curve_interval: only 0.01"):
-        MaxBoxAccV2(cam_curve_interval=0.001)
+@pytest.mark.parametrize("bad", [0, -0.01, 0.6, float("nan"), True, "0.01"])
+def test_a_bad_interval_is_refused(bad):
+    with pytest.raises(ValueError, match="cam_curve_interval: a number in"):
+        MaxBoxAccV2(cam_curve_interval=bad)
 
 
 @pytest.fixture

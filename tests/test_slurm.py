@@ -16,6 +16,9 @@ from wsolbench.cluster.sweep import status, submitted_jobs
 from wsolbench.cluster.sweepfile import load_sweep
 from wsolbench.core.store import Store
 
+# One cluster for the module: its tests run on the same xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("slurm")
+
 CLUSTER = REPO / "slurm" / "cluster.sh"
 PROFILE = str(REPO / "slurm" / "test.yaml")
 

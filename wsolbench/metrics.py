@@ -25,11 +25,11 @@ import numpy as np
 from wsolbench.core.errors import UserError
 from wsolbench.data.annotations import IGNORE
 from wsolbench.evaluation import metrics as _m
-from wsolbench.evaluation.boxes import BENCHMARK_THRESHOLDS, THRESHOLDS
+from wsolbench.evaluation.boxes import THRESHOLDS, benchmark_thresholds
 
 __all__ = ["MaxBoxAccV2", "PxAP", "GTKnownLoc", "boxes_in_frame", "evaluate_folder"]
 
-INTERVAL = 0.01  # the one cam_curve_interval wsolbench scores at today
+INTERVAL = 0.01  # the benchmark README's cam_curve_interval (its config.py: 0.001)
 
 
 def _array(x: Any) -> np.ndarray:
@@ -75,9 +75,11 @@ def _boxes(boxes: Any, maps: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def _interval(cam_curve_interval: float) -> None:
-    if cam_curve_interval != INTERVAL:
-        raise ValueError(f"cam_curve_interval: only {INTERVAL} is supported so far")
+def _grid(cam_curve_interval: float) -> np.ndarray:
+    """The benchmark's thresholds ``np.arange(0, 1, cam_curve_interval)``, unrounded."""
+    if not (isinstance(cam_curve_interval, float | int) and 0 < cam_curve_interval <= 0.5):
+        raise ValueError(f"cam_curve_interval: a number in (0, 0.5], got {cam_curve_interval!r}")
+    return benchmark_thresholds(float(cam_curve_interval))
 
 
 class _Public:
@@ -102,11 +104,11 @@ class MaxBoxAccV2(_Public):
     def __init__(
         self, cam_curve_interval: float = INTERVAL, iou_thresholds: Sequence[int] = (30, 50, 70)
     ) -> None:
-        _interval(cam_curve_interval)
+        grid = _grid(cam_curve_interval)
         levels = tuple(t / 100 for t in iou_thresholds)
         if not levels or not all(0 < v <= 1 for v in levels):
             raise ValueError(f"iou_thresholds: percents in (0, 100], got {tuple(iou_thresholds)}")
-        self._acc = _m.MaxBoxAccV2(BENCHMARK_THRESHOLDS, levels)
+        self._acc = _m.MaxBoxAccV2(grid, levels)
 
     def update(self, maps: Any, boxes: Sequence[Any]) -> None:
         """``maps`` (N, H, W) or N maps of any size; ``boxes`` N arrays (k, 4) of
@@ -124,8 +126,7 @@ class PxAP(_Public):
     background pixels (ignored pixels excluded). Keys: ``pxap``, ``piou`` (percent)."""
 
     def __init__(self, cam_curve_interval: float = INTERVAL) -> None:
-        _interval(cam_curve_interval)
-        self._acc = _m.PixelAP(BENCHMARK_THRESHOLDS)
+        self._acc = _m.PixelAP(_grid(cam_curve_interval))
 
     def update(self, maps: Any, masks: Any, ignore: Any = None) -> None:
         """``masks``: object pixels (bool or 0 / 1), one per map, the map's shape;
@@ -216,6 +217,7 @@ def evaluate_folder(
     split: str = "test",
     mask_root: str | Path | None = None,
     frame: str = "resize",
+    cam_curve_interval: float = INTERVAL,
 ) -> dict[str, float]:
     """The metrics of a folder of ``<image id>.npy`` maps against the WSOL benchmark's
     metadata (``metadata/<split>/*.txt``), as ``wsolbench evaluate-maps --metadata``
@@ -229,7 +231,9 @@ def evaluate_folder(
         metadata=Path(metadata),
         mask_root=Path(mask_root) if mask_root else None,
         frame=frame,
+        cam_curve_interval=float(cam_curve_interval),
     )
+    _grid(cam_curve_interval)
     try:
         return score_request(req)["metrics"]
     except UserError as e:

@@ -150,6 +150,7 @@ def _evaluate_maps(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", help=RESULTS_HELP)
     p.add_argument("--force", action="store_true", help="score again and replace")
     field_flag(p, "eval_workers")
+    field_flag(p, "cam_curve_interval")
 
 
 def _weights(p: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from wsolbench.cli.parser import request_from, run_flag_keys
-from wsolbench.core.config import check_value, load_yaml
+from wsolbench.core.config import FIELDS, check_value, load_yaml
 from wsolbench.core.record import RunRecord
 from wsolbench.core.store import Store
 from wsolbench.evaluation.maps import MANIFEST, MapsRequest, evaluate_maps
@@ -83,6 +83,9 @@ def cmd_export_maps(args: argparse.Namespace) -> int:
 def cmd_evaluate_maps(args: argparse.Namespace) -> int:
     if args.eval_workers is not None:
         check_value("eval_workers", args.eval_workers, "--eval-workers")
+    if args.cam_curve_interval is None:
+        args.cam_curve_interval = FIELDS["cam_curve_interval"].default
+    check_value("cam_curve_interval", args.cam_curve_interval, "--cam-curve-interval")
     store = Store(results_root(args.results))
     req = request_from(
         MapsRequest,

@@ -291,6 +291,13 @@ class RunConfig:
         "tscam box rule: its one fixed threshold (TS-CAM's MODEL.CAM_THR)",
         flag=float,
     )
+    cam_curve_interval: float = added(
+        number_in(0.0, 0.5, open_lo=True),
+        0.01,
+        "the WSOL benchmark's threshold step for MaxBoxAccV2, PxAP and pIoU: thresholds "
+        "np.arange(0, 1, interval) (its config.py default is 0.001; its README uses 0.01)",
+        flag=float,
+    )
     backbone: str | None = setting(
         non_empty_str, help="timm model name (recipe default)", dataset_default=True, flag=str
     )

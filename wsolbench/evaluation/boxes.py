@@ -19,6 +19,14 @@ THRESHOLDS = np.round(np.arange(0.0, 1.0, 0.01), 2)
 # ``int(t * max)`` for some uint8 maxima (e.g. int(0.7000000000000001 * 90) = 63, not
 # 62) and decides which bin a map value of exactly 0.7 falls in.
 BENCHMARK_THRESHOLDS = np.arange(0.0, 1.0, 0.01)
+DEFAULT_INTERVAL = 0.01
+
+
+def benchmark_thresholds(cam_curve_interval: float = DEFAULT_INTERVAL) -> np.ndarray:
+    """The benchmark's ``np.arange(0, 1, cam_curve_interval)``, unrounded, any interval."""
+    if cam_curve_interval == DEFAULT_INTERVAL:
+        return BENCHMARK_THRESHOLDS
+    return np.arange(0.0, 1.0, cam_curve_interval)
 
 
 def normalize_authors(m: np.ndarray) -> np.ndarray:

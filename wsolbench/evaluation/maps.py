@@ -30,6 +30,7 @@ from wsolbench.core.store import Store, write_json
 from wsolbench.data.annotations import read_wsol_split
 from wsolbench.data.imagefiles import FRAME, FileSplit
 from wsolbench.data.splits import WSOLSplit, check_frame
+from wsolbench.evaluation.boxes import DEFAULT_INTERVAL
 from wsolbench.evaluation.evaluate import summarize, trivial_boxes
 from wsolbench.evaluation.metrics import MapBatch, map_problem
 from wsolbench.evaluation.pool import MapScorer, scoring_workers
@@ -243,6 +244,7 @@ class MapsRequest:
     frame: str | None = None  # default: the manifest's, else resize
     resize: bool = False
     workers: int | None = None  # scoring processes (default: see pool.scoring_workers)
+    cam_curve_interval: float = DEFAULT_INTERVAL  # the benchmark's threshold step
 
 
 def _frame(req: MapsRequest, manifest: dict | None) -> str | None:
@@ -275,6 +277,8 @@ def evaluate_maps(store: Store, req: MapsRequest, force: bool = False) -> tuple[
         # The maps themselves, by content: other maps in the same folder are other work.
         "maps_sha256": maps_digest(req.folder, gt),
     }
+    if req.cam_curve_interval != DEFAULT_INTERVAL:  # earlier ids hold at the default
+        identity["cam_curve_interval"] = req.cam_curve_interval
     run_id = make_run_id(req.name, dataset, identity, kind="maps")
     done = store.record(run_id)
     if done is not None and not force:
@@ -308,7 +312,12 @@ def _score_request(
         dataset=dataset,
         mode="evaluate-maps",
         config={**identity, "data_root": req.data_root},
-        protocol={**PROTOCOL, "frame": frame, "box_threshold_on": req.threshold_on},
+        protocol={**PROTOCOL, "frame": frame, "box_threshold_on": req.threshold_on}
+        | (
+            {"cam_curve_interval": req.cam_curve_interval}
+            if "cam_curve_interval" in identity
+            else {}
+        ),
         **summary,
         maps={"folder": str(req.folder.resolve()), "sha256": digests, "manifest": manifest},
         data={"test_images": len(gt.test), **gt.facts},
@@ -322,7 +331,8 @@ def _score_request(
 def _scores(req: MapsRequest, gt: GroundTruth) -> tuple[dict, dict, str | None]:
     """The metrics of ``req``'s maps (``summarize``'s), the sha256 of the map files
     read per split, and a note on what was left out."""
-    test = SplitScores.for_split(gt.test, True, gt.trivial, classify=False)
+    step = req.cam_curve_interval
+    test = SplitScores.for_split(gt.test, True, gt.trivial, classify=False, cam_curve_interval=step)
     digests = {req.split: _score_folder(req.folder, gt.test, gt.image_size, req, test)}
     val, note = _pick_split(req, gt, test, digests)
     return summarize(val, test, req.threshold_on), digests, note
@@ -359,6 +369,8 @@ def _pick_split(
     if gt.val is None or not gt.val.has_boxes or not has_maps(req.folder, gt.val):
         where = "no val split" if gt.val is None else f"no val maps in {req.folder}"
         return None, f"GT-known / Top-1 Loc left out: {where} to pick the box threshold on"
-    val = SplitScores.for_split(gt.val, False, classify=False)
+    val = SplitScores.for_split(
+        gt.val, False, classify=False, cam_curve_interval=req.cam_curve_interval
+    )
     digests["val"] = _score_folder(req.folder, gt.val, gt.image_size, req, val)
     return val, None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from wsolbench.evaluation.boxes import box_iou
+from wsolbench.evaluation.boxes import DEFAULT_INTERVAL, benchmark_thresholds, box_iou
 from wsolbench.evaluation.metrics import (
     Accumulator,
     BoxAccuracy,
@@ -63,17 +63,22 @@ class SplitScores:
         split: WSOLSplit,
         pixel: bool,
         trivial: TrivialBoxes | None = None,
+        *,
         classify: bool = True,
         tscam_threshold: float | None = None,
+        cam_curve_interval: float = DEFAULT_INTERVAL,
     ) -> SplitScores:
-        """The accumulators ``split`` can feed; ``tscam_threshold``: TS-CAM's rule too."""
+        """The accumulators ``split`` can feed; ``tscam_threshold``: TS-CAM's rule too;
+        ``cam_curve_interval``: the benchmark's metrics' threshold step (the SAT rule's
+        GT-known keeps its own grid)."""
         boxes = split.has_boxes
         tscam = boxes and tscam_threshold is not None
+        grid = benchmark_thresholds(cam_curve_interval)
         return cls(
             cls=Classification() if classify else None,
             box=BoxAccuracy() if boxes else None,
-            maxbox=MaxBoxAccV2() if boxes else None,
-            pixel=PixelAP() if pixel and split.has_masks else None,
+            maxbox=MaxBoxAccV2(grid) if boxes else None,
+            pixel=PixelAP(grid) if pixel and split.has_masks else None,
             polarity=Polarity() if pixel and split.has_masks else None,
             trivial=trivial if boxes else None,
             tscam=TSCAMBoxAccuracy(tscam_threshold) if tscam else None,

@@ -11,7 +11,7 @@ import html
 import numpy as np
 
 from wsolbench.core.record import RunRecord
-from wsolbench.evaluation.boxes import BENCHMARK_THRESHOLDS, threshold_index
+from wsolbench.evaluation.boxes import benchmark_thresholds, threshold_index
 
 W, H, PAD = 300, 190, 34  # one panel, in SVG units
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
@@ -72,7 +72,8 @@ def _curves(rec: RunRecord, arrays: dict) -> list[tuple[str, list[Series], str, 
               ("GT-known Loc against threshold", gt, "threshold", mark)]  # fmt: skip
     hits = arrays.get("maxbox_hits")
     if hits is not None and len(hits):
-        box = [(f"IoU {lv}", BENCHMARK_THRESHOLDS, 100 * hits[:, j].mean(axis=0))
+        grid = benchmark_thresholds((rec.protocol or {}).get("cam_curve_interval", 0.01))
+        box = [(f"IoU {lv}", grid, 100 * hits[:, j].mean(axis=0))
                for j, lv in enumerate((30, 50, 70)[: hits.shape[1]])]  # fmt: skip
         panels.append(("MaxBoxAcc against threshold", box, "threshold", {}))
     hist = arrays.get("pixel_hist")

@@ -27,6 +27,7 @@ from wsolbench.core.record import RunRecord
 from wsolbench.core.store import Store, save_torch
 from wsolbench.data.kshot import kshot_indices
 from wsolbench.data.splits import Splits, make_loader
+from wsolbench.evaluation.boxes import DEFAULT_INTERVAL
 from wsolbench.evaluation.componenttree import warm_up
 from wsolbench.evaluation.evaluate import evaluate_split, summarize, trivial_boxes
 from wsolbench.evaluation.perimage import PerImage
@@ -283,6 +284,8 @@ def _scoring(cfg: RunConfig) -> dict:
     out = {"frame": cfg.frame, "box_threshold_on": picked, "scored_split": cfg.eval_split}
     if cfg.box_rule == "tscam":
         out["loc_rule"] = TSCAM_RULE.format(thr=cfg.cam_threshold)
+    if cfg.cam_curve_interval != DEFAULT_INTERVAL:  # protocol 2 reads 0.01 when absent
+        out["cam_curve_interval"] = cfg.cam_curve_interval
     return out
 
 
@@ -316,7 +319,13 @@ def evaluate_splits(p: Plan, prep: Prepared, keep: PerImage) -> dict[str, SplitS
             make_loader(split, cfg, False, cfg.seed),
             prep.device,
             splits,
-            SplitScores.for_split(split, role == "test", trivial, tscam_threshold=tscam),
+            SplitScores.for_split(
+                split,
+                role == "test",
+                trivial,
+                tscam_threshold=tscam,
+                cam_curve_interval=cfg.cam_curve_interval,
+            ),
             f"eval {name}",
             keep if role == "test" else None,
             scoring_workers(cfg.eval_workers, cfg.workers, pixels),
