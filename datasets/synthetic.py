@@ -12,14 +12,20 @@ pixel mask of the object.
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
 from wsolbench.core.config import RunConfig
+from wsolbench.core.errors import UserError
 from wsolbench.core.registry import register_dataset
+from wsolbench.core.store import atomic_write
 from wsolbench.data.annotations import box_sizes_of
 from wsolbench.data.splits import DatasetPlugin, Splits, WSOLSplit
 
@@ -124,11 +130,42 @@ class SourceTask:
         return draw(rng, label % self.bands, self.bands, kind=label // self.bands)
 
 
+def cache_file(split: str, per_class: int, task: SourceTask | None) -> Path:
+    """Where a drawn split is kept between processes: keyed by this file's code, the
+    split's parameters and the numpy and cv2 that draw it, so any change draws anew.
+    ``WSOLBENCH_CACHE`` moves the folder (default ``~/.cache/wsolbench``)."""
+    code = Path(__file__).read_bytes()
+    what = repr((split, per_class, task, np.__version__, cv2.__version__)).encode()
+    key = hashlib.sha256(code + what).hexdigest()[:20]
+    root = Path(os.environ.get("WSOLBENCH_CACHE") or Path.home() / ".cache" / "wsolbench")
+    return root / "synthetic" / f"{split}-{per_class}-{key}.npz"
+
+
 @functools.lru_cache(maxsize=8)
 def _drawn(split: str, per_class: int, task: SourceTask | None) -> tuple:
-    """A split's labels, images, masks and boxes, drawn once per process (about a
-    second each): every run and test in one process reads the same tensors, which
-    no split writes to."""
+    """A split's labels, images, masks and boxes: drawn once (a few seconds), then read
+    from ``cache_file`` by every later process; every run and test in one process
+    reads the same tensors, which no split writes to. The cache is a convenience: an
+    unreadable file is drawn again, an unwritable folder is left alone."""
+    path = cache_file(split, per_class, task)
+    try:
+        with np.load(path) as f:
+            arrays = [f[k] for k in ("labels", "images", "masks", "boxes")]
+        return (tuple(arrays[0].tolist()), *(torch.from_numpy(a) for a in arrays[1:]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        pass  # not there yet, or truncated: drawn below
+    drawn = _draw_split(split, per_class, task)
+    labels, images, masks, boxes = drawn
+    arrays = {"labels": np.array(labels), "images": images.numpy()}
+    arrays |= {"masks": masks.numpy(), "boxes": boxes.numpy()}
+    try:
+        atomic_write(path, lambda f: np.savez(f, **arrays))
+    except (OSError, UserError):
+        pass  # a read-only or full disk: the data are in memory all the same
+    return drawn
+
+
+def _draw_split(split: str, per_class: int, task: SourceTask | None) -> tuple:
     seed = SPLIT_SEEDS[split] if task is None else dict(task.seeds)[split]
     rng = np.random.default_rng([seed, 20231001])
     classes = NUM_CLASSES if task is None else task.num_classes

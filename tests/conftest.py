@@ -6,6 +6,11 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 # Read once, when tqdm is imported: no progress bars in test output.
 os.environ["TQDM_DISABLE"] = "1"
+# One thread per xdist worker (and per process it starts): two workers on two cores
+# each spinning two OpenMP threads run slower than one thread each.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 import json
 import shutil
 import subprocess
@@ -21,12 +26,15 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config):
-    """numba's kernels compiled once, by the controller before any xdist worker starts,
-    so the workers and the processes tests start read them from numba's cache."""
+    """numba's kernels compiled and the synthetic splits drawn once, by the controller
+    before any xdist worker starts, so the workers and the processes tests start read
+    both from their caches."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
+        from wsolbench.core.registry import DATASETS
         from wsolbench.evaluation.componenttree import warm_up
 
         warm_up()
+        DATASETS.get("synthetic")().load(None)  # drawn once, then read from its cache
 
 
 @pytest.fixture
