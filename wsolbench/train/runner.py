@@ -263,7 +263,7 @@ def _say_prepared(p: Plan, prep: Prepared, seconds: float) -> None:
         f"weights: {w['source']} {where}, sha256 {w['sha256'][:12]}"
     )
     compiled = warm_up()
-    if compiled > 0.5:
+    if compiled > 2.0:  # loading the cached kernels takes about half a second
         say(f"compile: the box rules' kernels, {compiled:.1f} s (numba, cached for later runs)")
 
 
