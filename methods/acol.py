@@ -38,27 +38,20 @@ from wsolbench.core.config import Option, RunConfig
 from wsolbench.core.registry import register_method
 from wsolbench.core.space import uniform
 from wsolbench.models.benchmark_nets import (
-    RESNET_LAYERS,
     BenchmarkNet,
+    adopt,
     architecture,
     initialize,
     resnet_backbone,
-    resnet_stem,
+    resnet_features,
     resnet_trunk,
+    scale_per_map,
 )
 from wsolbench.models.cam import CAMBase
 from wsolbench.models.inception import add_inception_trunk, stage5, stage6
 from wsolbench.models.method import Step
 from wsolbench.models.trunk import ModelOutput
 from wsolbench.models.vgg16 import vgg16_features
-
-
-def scale_per_map(maps: torch.Tensor) -> torch.Tensor:
-    """(B, C, h, w) min-max scaled per image and channel, without an epsilon (the
-    benchmark's ``normalize_tensor``: a constant map gives NaN, as there)."""
-    flat = maps.flatten(2)
-    lo, hi = flat.amin(-1, keepdim=True), flat.amax(-1, keepdim=True)
-    return ((flat - lo) / (hi - lo)).view_as(maps)
 
 
 def erase(features: torch.Tensor, attention: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -94,8 +87,7 @@ class ACoLNet(BenchmarkNet):
         else:
             self.arch, init = "resnet50", "he"
             net = resnet_trunk(resnet_backbone(backbone, "acol"), large)
-            for name in RESNET_LAYERS:
-                setattr(self, name, getattr(net, name))
+            adopt(self, net)
             channels = net.num_features
         self.classifier_A = classifier(channels, num_classes)
         self.classifier_B = classifier(channels, num_classes)
@@ -106,8 +98,7 @@ class ACoLNet(BenchmarkNet):
             return F.avg_pool2d(self.features(x), kernel_size=3, stride=1, padding=1)
         if self.arch == "inception_v3":
             return stage6(self, stage5(self, x))[0]
-        x = resnet_stem(self, x)
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return resnet_features(self, x)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> ModelOutput:
         features = self.trunk_features(images)

@@ -69,7 +69,7 @@ def guidance_loss(logits: torch.Tensor, target: torch.Tensor, high: float, low: 
     pixels the mask does not ignore."""
     mask = guidance_mask(target, high, low).flatten()
     keep = mask < IGNORE
-    up = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
+    up = upsample(logits, tuple(target.shape[-2:]))
     return F.binary_cross_entropy_with_logits(up.flatten()[keep], mask[keep])
 
 
@@ -81,7 +81,8 @@ def side(c_in: int, c_mid: int) -> nn.Sequential:
 
 
 def entry(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True))
+    """A side branch's way in: one 3x3 conv and a ReLU."""
+    return conv_block([(c_in, c_out)])
 
 
 class SPGNet(nets.BenchmarkNet):
@@ -115,16 +116,14 @@ class SPGNet(nets.BenchmarkNet):
     def _inception(self, num_classes: int, large: bool) -> None:
         self.arch = "inception_v3"
         add_inception_trunk(self, large)
-        self.SPG_A3_1b, self.SPG_A3_2b = entry(768, 1024), entry(1024, 1024)
-        self.SPG_A4 = nn.Conv2d(1024, num_classes, 1)
+        nets.add_inception_head(self, num_classes)
         self.SPG_B_1a, self.SPG_B_2a = entry(288, 512), entry(768, 512)
         self.SPG_B_shared, self.SPG_C = side(512, 512), side(1024, 512)
 
     def _resnet(self, backbone: str, num_classes: int, large: bool) -> None:
         self.arch = "resnet50"
         net = nets.resnet_trunk(nets.resnet_backbone(backbone, "spg"), large)
-        for name in ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2", "layer4"):
-            setattr(self, name, getattr(net, name))
+        nets.adopt(self, net, tuple(n for n in nets.RESNET_LAYERS if n != "layer3"))
         self.SPG_A1, self.SPG_A2 = nn.Sequential(net.layer3[0]), nn.Sequential(*net.layer3[1:])
         self.block_names = {"layer3.0": "SPG_A1.0"}
         self.block_names |= {f"layer3.{k}": f"SPG_A2.{k - 1}" for k in range(1, len(net.layer3))}
@@ -151,10 +150,8 @@ class SPGNet(nets.BenchmarkNet):
             b1 = shared(self.SPG_B_1a(x))
             x, mid = stage6(self, x)
             b2 = shared(self.SPG_B_2a(mid))
-            x = F.dropout(x, 0.5, self.training)
-            x = F.dropout(self.SPG_A3_1b(x), 0.5, self.training)
-            x = F.dropout(self.SPG_A3_2b(x), 0.5, self.training)
-            return self.SPG_A4(x), b1, b2, self.SPG_C(x)
+            x, maps = nets.inception_head(self, x, 0.5)
+            return maps, b1, b2, self.SPG_C(x)
         x = self.SPG_A1(self.layer2(self.layer1(nets.resnet_stem(self, x))))
         b1 = shared(self.SPG_B_1a(x))
         x = self.SPG_A2(x)
@@ -180,9 +177,7 @@ def spg_losses(
     raw = out.extras["class_maps"].detach()
     # One channel, then upsampled: the same values as upsampling every class first.
     picked = upsample(raw[torch.arange(len(labels)), labels][:, None], size)
-    lo = picked.flatten(1).amin(1).view(-1, 1, 1, 1)
-    hi = picked.flatten(1).amax(1).view(-1, 1, 1, 1)
-    attention = (picked - lo) / (hi - lo)
+    attention = nets.scale_per_map(picked)
     b1, b2, c = (out.extras[k] for k in ("logits_b1", "logits_b2", "logits_c"))
     b2i = torch.sigmoid(upsample(b2, size))
     fused = (

@@ -10,11 +10,11 @@ import torch
 import torchvision
 from miniature import make_cub
 from safetensors.torch import save_file
-from wsolbench.methods.acol import erase, scale_per_map
+from wsolbench.methods.acol import erase
 from wsolbench.methods.spg import IGNORE, guidance_loss, guidance_mask
 
 from wsolbench.core.registry import METHODS
-from wsolbench.models.benchmark_nets import BenchmarkNet
+from wsolbench.models.benchmark_nets import BenchmarkNet, scale_per_map
 from wsolbench.train.plan import configure, plan
 from wsolbench.train.runner import prepare
 

@@ -29,9 +29,10 @@ from timm.models.resnet import ResNet
 from torch import nn
 
 from wsolbench.core.errors import UserError
+from wsolbench.models.cnn import class_activation_maps, keep_resolution
 from wsolbench.models.inception import add_inception_trunk, stage5, stage6
 from wsolbench.models.trunk import ModelOutput, minmax, timm_model
-from wsolbench.models.vgg16 import align_vgg_features, vgg16_features
+from wsolbench.models.vgg16 import align_vgg_features, conv_block, vgg16_features
 
 ARCHITECTURES = ("vgg16", "inception_v3", "resnet50")
 RESNET_LAYERS = ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2", "layer3", "layer4")
@@ -116,11 +117,15 @@ def resnet_trunk(backbone: str, large_feature_map: bool) -> ResNet:
     """timm's ResNet with the benchmark's strides: ``layer4`` at 1, ``layer3`` too with
     ``large_feature_map``; its blocks are torchvision's (stride on the 3x3 conv)."""
     net = timm_model(backbone, num_classes=0, global_pool="")
-    for stage in ("layer3", "layer4") if large_feature_map else ("layer4",):
-        for module in getattr(net, stage)[0].modules():
-            if isinstance(module, nn.Conv2d) and module.stride == (2, 2):
-                module.stride = (1, 1)
+    keep_resolution(net, ("layer3", "layer4") if large_feature_map else ("layer4",))
     return net
+
+
+def adopt(module: nn.Module, net: nn.Module, names: tuple[str, ...] = RESNET_LAYERS) -> None:
+    """``net``'s layers ``names`` as ``module``'s own, under the same names (top level,
+    as the benchmark's networks hold them)."""
+    for name in names:
+        setattr(module, name, getattr(net, name))
 
 
 def resnet_backbone(backbone: str, method: str) -> str:
@@ -138,6 +143,37 @@ def resnet_backbone(backbone: str, method: str) -> str:
 
 def resnet_stem(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return net.maxpool(net.act1(net.bn1(net.conv1(x))))
+
+
+def resnet_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The stem and ``layer1`` .. ``layer4`` of a network that ``adopt``-ed them."""
+    return net.layer4(net.layer3(net.layer2(net.layer1(resnet_stem(net, x)))))
+
+
+def scale_per_map(maps: torch.Tensor) -> torch.Tensor:
+    """(B, C, h, w) min-max scaled per image and channel, without an epsilon (the
+    benchmark's ``normalize_tensor``: a constant map gives NaN, as there)."""
+    flat = maps.flatten(2)
+    lo, hi = flat.amin(-1, keepdim=True), flat.amax(-1, keepdim=True)
+    return ((flat - lo) / (hi - lo)).view_as(maps)
+
+
+def add_inception_head(net: nn.Module, num_classes: int) -> None:
+    """InceptionV3's head in the benchmark's CAM and SPG networks: ``SPG_A3_1b`` (3x3,
+    768 -> 1024, ReLU), ``SPG_A3_2b`` (3x3, 1024 -> 1024, ReLU), ``SPG_A4`` (1x1 to the
+    classes)."""
+    net.SPG_A3_1b = conv_block([(768, 1024)])
+    net.SPG_A3_2b = conv_block([(1024, 1024)])
+    net.SPG_A4 = nn.Conv2d(1024, num_classes, 1)
+
+
+def inception_head(net: nn.Module, x: torch.Tensor, drop: float) -> tuple[torch.Tensor, ...]:
+    """(the head's last features, the class maps) from ``Mixed_6e``'s map, dropout
+    ``drop`` before each of its three convs."""
+    x = F.dropout(x, drop, net.training)
+    x = F.dropout(net.SPG_A3_1b(x), drop, net.training)
+    x = F.dropout(net.SPG_A3_2b(x), drop, net.training)
+    return x, net.SPG_A4(x)
 
 
 def resnet_names(given: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
@@ -170,16 +206,13 @@ def with_adl(
 class CAMNet(BenchmarkNet):
     """A CAM network: ``cam_features`` is the map the CAM is taken over."""
 
-    adl = False
-
     def cam_features(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, images: torch.Tensor) -> ModelOutput:
         maps = self.cam_features(images)
         logits = self.fc(maps.mean(dim=(2, 3)))
-        cams = torch.einsum("bchw,kc->bkhw", maps, self.fc.weight) / maps.shape[1]
-        return ModelOutput(logits=logits, maps=minmax(cams))
+        return ModelOutput(logits=logits, maps=minmax(class_activation_maps(maps, self.fc.weight)))
 
 
 class VGGCAM(CAMNet):
@@ -188,7 +221,6 @@ class VGGCAM(CAMNet):
 
     def __init__(self, num_classes: int, large_feature_map: bool = False, adl: Factory = None):
         super().__init__()
-        self.adl = adl is not None
         self.features = vgg16_features("adl" if adl else "cam", large_feature_map, adl)
         self.conv6 = nn.Conv2d(512, 1024, kernel_size=3, padding=1)
         self.relu = nn.ReLU(inplace=False)
@@ -212,10 +244,8 @@ class ResNetCAM(CAMNet):
         backbone: str = "resnet50",
     ) -> None:
         super().__init__()
-        self.adl = adl is not None
         net = resnet_trunk(backbone, large_feature_map)
-        for name in RESNET_LAYERS:
-            setattr(self, name, getattr(net, name))
+        adopt(self, net)
         self.block_names: dict[str, str] = {}
         for stage, after in RESNET_ADL.items() if adl else ():
             layers, index = with_adl(getattr(self, stage), after, adl)
@@ -225,8 +255,7 @@ class ResNetCAM(CAMNet):
         initialize(self, "xavier")
 
     def cam_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = resnet_stem(self, x)
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return resnet_features(self, x)
 
 
 class InceptionCAM(CAMNet):
@@ -237,9 +266,7 @@ class InceptionCAM(CAMNet):
         super().__init__()
         self.adl = adl is not None
         add_inception_trunk(self, large_feature_map)
-        self.SPG_A3_1b = nn.Sequential(nn.Conv2d(768, 1024, 3, padding=1), nn.ReLU(True))
-        self.SPG_A3_2b = nn.Sequential(nn.Conv2d(1024, 1024, 3, padding=1), nn.ReLU(True))
-        self.SPG_A4 = nn.Conv2d(1024, num_classes, 1)
+        add_inception_head(self, num_classes)
         initialize(self, "xavier")
         if adl:  # after Mixed_5d (before its pool), Mixed_6e and SPG_A3_2b
             for module in (self.Mixed_5d, self.Mixed_6e, self.SPG_A3_2b):
@@ -248,11 +275,7 @@ class InceptionCAM(CAMNet):
 
     def cam_features(self, x: torch.Tensor) -> torch.Tensor:
         """SPG_A4's class maps; ADL's network has no dropout."""
-        drop = 0.0 if self.adl else 0.5
-        x = F.dropout(stage6(self, stage5(self, x))[0], drop, self.training)
-        x = F.dropout(self.SPG_A3_1b(x), drop, self.training)
-        x = F.dropout(self.SPG_A3_2b(x), drop, self.training)
-        return self.SPG_A4(x)
+        return inception_head(self, stage6(self, stage5(self, x))[0], 0.0 if self.adl else 0.5)[1]
 
     def forward(self, images: torch.Tensor) -> ModelOutput:
         maps = self.cam_features(images)

@@ -30,10 +30,18 @@ FEATURE_PATTERNS = {
 }
 
 
-def _keep_last_stage_resolution(net: ResNet) -> None:
-    for module in net.layer4[0].modules():
-        if isinstance(module, nn.Conv2d) and module.stride == (2, 2):
-            module.stride = (1, 1)
+def keep_resolution(net: ResNet, stages: tuple[str, ...] = ("layer4",)) -> None:
+    """The ResNet stages that keep their input's resolution (stride 1 in block 0)."""
+    for stage in stages:
+        for module in getattr(net, stage)[0].modules():
+            if isinstance(module, nn.Conv2d) and module.stride == (2, 2):
+                module.stride = (1, 1)
+
+
+def class_activation_maps(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Each class's classifier weights over the feature map: (B, classes, h, w), the
+    channel mean as the benchmark takes it (no bias; scale-free after min-max)."""
+    return torch.einsum("bchw,kc->bkhw", features, weight) / features.shape[1]
 
 
 def _drop_vgg_top(net: VGG) -> None:
@@ -46,7 +54,7 @@ def create_cnn(name: str) -> nn.Module:
     """timm's ``name`` without classifier or pooling, adapted as the benchmark does."""
     net = timm_model(name, num_classes=0, global_pool="")
     if isinstance(net, ResNet):
-        _keep_last_stage_resolution(net)
+        keep_resolution(net)
     elif isinstance(net, VGG):
         _drop_vgg_top(net)
     return net
@@ -90,9 +98,7 @@ class WSOLCNN(nn.Module):
         return self.trunk.forward_features(images)
 
     def class_maps(self, features: torch.Tensor) -> torch.Tensor:
-        """Each class's classifier weights over the feature map: (B, classes, h, w),
-        the channel mean as the benchmark takes it (no bias; scale-free after min-max)."""
-        return torch.einsum("bchw,kc->bkhw", features, self.fc.weight) / features.shape[1]
+        return class_activation_maps(features, self.fc.weight)
 
     def forward(self, images: torch.Tensor) -> ModelOutput:
         features = self.features(images)
