@@ -137,6 +137,7 @@ def _execute(p: Plan, store: Store, force: bool) -> RunRecord:
     t0 = time.perf_counter()
     prep = prepare(p)
     _say_prepared(p, prep, time.perf_counter() - t0)
+    # Preparing the run: data, network, weights and the box kernels (compiled once).
     timing = {"data_s": round(time.perf_counter() - t0, 2)}
     # Input is valid. The run folder appears with its first file (the first epoch's
     # checkpoint), so a run killed before that leaves nothing behind.
@@ -257,7 +258,7 @@ def _say_prepared(p: Plan, prep: Prepared, seconds: float) -> None:
     )
     w = prep.pretrained
     where = w.get("repo") if w["source"] == "hub" else Path(w.get("file") or "none").name
-    size = sum(t.numel() for t in prep.model.parameters()) / 1e6
+    size = parameter_count(prep.model) / 1e6
     say(
         f"model: {type(prep.model).__name__} on {p.cfg.backbone}, {size:.1f}M parameters; "
         f"weights: {w['source']} {where}, sha256 {w['sha256'][:12]}"
@@ -267,6 +268,10 @@ def _say_prepared(p: Plan, prep: Prepared, seconds: float) -> None:
         say(f"compile: the box rules' kernels, {compiled:.1f} s (numba, cached for later runs)")
 
 
+def parameter_count(model: torch.nn.Module) -> int:
+    return sum(t.numel() for t in model.parameters())
+
+
 def describe_network(model: torch.nn.Module, cfg: RunConfig) -> dict:
     """Which network ran: its class, the reference it is built as, its size."""
     arch = getattr(model, "arch", None)
@@ -274,7 +279,7 @@ def describe_network(model: torch.nn.Module, cfg: RunConfig) -> dict:
         "class": type(model).__name__,
         "built_as": f"WSOL benchmark {arch}" if arch else f"timm {cfg.backbone}",
         "large_feature_map": cfg.large_feature_map,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": parameter_count(model),
     }
 
 
