@@ -1,13 +1,17 @@
 """Every threshold's boxes in one pass per map (component trees by union-find).
 
 Thresholding a map at 100 levels and tracing it each time repeats the same work:
-the components of ``map > k`` only grow and merge as ``k`` falls. Adding pixels from
-the highest value down, with a union-find that carries each component's bounding box,
-area and first 2x2 block (cv2's label order), gives every component at every level in about
-O(HW) for uint8 maps (O(HW log HW) for float ones). The holes that cv2's RETR_TREE
-also traces are the 4-connected components of ``map <= k`` that do not touch the
-image border; they grow as ``k`` rises, so a second pass adds pixels from the lowest
-value up.
+the components of ``map > k`` only grow and merge as ``k`` falls. Adding the map's
+row runs (pixels of one row between two cut levels) from the highest level down, with
+a union-find that carries each component's bounding box, size and first 2x2 block
+(cv2's label order), gives every component at every level in about O(HW) for uint8
+maps. The holes that cv2's RETR_TREE also traces are the 4-connected components of
+``map <= k`` that do not touch the image border; they grow as ``k`` rises, so a
+second pass adds the runs from the lowest level up.
+
+A run finds the components it touches in a bitset of the pixels added so far, one
+word per 64 pixels of a row: a block of set bits is one component, so it is linked
+once, however long it is.
 
 The per-threshold cv2 procedures in ``reference.py`` are the oracle these are tested
 against, for both rules, map by map and threshold by threshold.
@@ -17,19 +21,26 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
+
+_ONE = np.uint64(1)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+# A root's row in the node table (one cache line per root, so a union reads two).
+X0, Y0, X1, Y1, SIZE, FIRST, BORDER = range(7)
 
 
 @nb.njit(cache=True)
-def _new_forest(n: int):
-    """Union-find state over the n pixels of a map: parent (-1: not added yet), the
-    root's box x0, y0, x1, y1 (inclusive), its size, its first 2x2 block in raster
-    order, and whether it touches the image border."""
-    parent = np.full(n, -1, np.int32)
-    box = np.empty((4, n), np.int32)
-    size = np.empty(n, np.int32)
-    first = np.empty(n, np.int32)
-    border = np.empty(n, np.bool_)
-    return parent, box, size, first, border
+def _new_forest(h: int, w: int):
+    """Union-find state over the pixels of an h x w map: parent (by pixel); per root
+    its box x0, y0, x1, y1 (inclusive), size, first 2x2 block in raster order and
+    whether it touches the image border; the bitset of added pixels, row by row."""
+    n = h * w
+    parent = np.empty(n, np.int32)
+    node = np.empty((n, 8), np.int32)
+    added = np.zeros((h, (w + 63) >> 6), np.uint64)
+    return parent, node, added
 
 
 @nb.njit(cache=True, inline="always")
@@ -45,7 +56,7 @@ def _root(parent: np.ndarray, q: int) -> int:
 
 
 @nb.njit(cache=True, inline="always")
-def _link(q, root, parent, box, size, first, border) -> int:
+def _link(q, root, parent, node) -> int:
     """Merge the component of added pixel ``q`` with ``root``'s (-1: none yet);
     returns the root of the union."""
     if root != -1 and parent[q] == root:  # already together: q is root or its child
@@ -53,64 +64,103 @@ def _link(q, root, parent, box, size, first, border) -> int:
     r = _root(parent, q)
     if root == -1 or r == root:
         return r
-    a, b = (root, r) if size[root] >= size[r] else (r, root)  # union by size
+    a, b = (root, r) if node[root, SIZE] >= node[r, SIZE] else (r, root)  # union by size
     parent[b] = a
-    for k in range(2):
-        box[k, a] = min(box[k, a], box[k, b])
-        box[k + 2, a] = max(box[k + 2, a], box[k + 2, b])
-    size[a] += size[b]
-    first[a] = min(first[a], first[b])
-    border[a] = border[a] or border[b]
+    node[a, X0], node[a, Y0] = min(node[a, X0], node[b, X0]), min(node[a, Y0], node[b, Y0])
+    node[a, X1], node[a, Y1] = max(node[a, X1], node[b, X1]), max(node[a, Y1], node[b, Y1])
+    node[a, SIZE] += node[b, SIZE]
+    node[a, FIRST] = min(node[a, FIRST], node[b, FIRST])
+    node[a, BORDER] |= node[b, BORDER]
     return a
 
 
-@nb.njit(cache=True)
-def _add_run(p0, x0, x1, y, w, h, diagonal, parent, box, size, first, border) -> int:
-    """Add the run of pixels x0..x1 of row y (``p0``: x0's index), joined with their
-    added neighbours (8-connected with ``diagonal``, else 4-connected); returns the
-    root of their component (``p0`` itself when it is new). A run is linked once
-    along its two ends and the rows above and below, not pixel by pixel."""
-    root = -1
-    if x0 > 0 and parent[p0 - 1] >= 0:
-        root = _link(p0 - 1, root, parent, box, size, first, border)
-    if x1 < w - 1 and parent[p0 + x1 - x0 + 1] >= 0:
-        root = _link(p0 + x1 - x0 + 1, root, parent, box, size, first, border)
-    reach = 1 if diagonal else 0
-    lo, hi = max(x0 - reach, 0), min(x1 + reach, w - 1)
-    for yy in (y - 1, y + 1):
-        if 0 <= yy < h:
-            for q in range(yy * w + lo, yy * w + hi + 1):
-                if parent[q] >= 0:
-                    root = _link(q, root, parent, box, size, first, border)
-    # cv2's 8-connected labelling (Spaghetti) scans 2x2 blocks in raster order and a
-    # block holds at most one component: labels follow each one's first block.
-    block = (y >> 1) * ((w + 1) >> 1) + (x0 >> 1)
-    edge = y == 0 or y == h - 1 or x0 == 0 or x1 == w - 1
-    if root == -1:  # a component of its own
-        root = p0
-        box[0, p0], box[1, p0], box[2, p0], box[3, p0] = x0, y, x1, y
-        size[p0], first[p0], border[p0] = 0, block, edge
-    else:
-        box[0, root] = min(box[0, root], x0)
-        box[1, root] = min(box[1, root], y)
-        box[2, root] = max(box[2, root], x1)
-        box[3, root] = max(box[3, root], y)
-        first[root] = min(first[root], block)
-        border[root] = border[root] or edge
-    size[root] += x1 - x0 + 1
-    for p in range(p0, p0 + x1 - x0 + 1):
-        parent[p] = root
-    return root
+@nb.njit(cache=True, inline="always")
+def _window(added: np.ndarray, y: int, lo: int, hi: int) -> np.uint64:
+    """Bits lo..hi (at most 64) of row y as one word, bit 0 for pixel lo."""
+    k, s = lo >> 6, np.uint64(lo & 63)
+    v = added[y, k] >> s
+    if s and k + 1 < added.shape[1]:
+        v |= added[y, k + 1] << (np.uint64(64) - s)
+    if hi - lo < 63:
+        v &= (_ONE << np.uint64(hi - lo + 1)) - _ONE
+    return v
 
 
 @nb.njit(cache=True, inline="always")
-def _run_end(order, ys, k: int, end: int) -> int:
-    """One past the last entry of the run starting at ``k`` (consecutive pixels of
-    one row within a band)."""
-    j = k + 1
-    while j < end and order[j] == order[j - 1] + 1 and ys[j] == ys[k]:
-        j += 1
-    return j
+def _add_run(x0, x1, y, w, h, diagonal, forest) -> int:
+    """Add the run of pixels x0..x1 of row y, joined with their added neighbours
+    (8-connected with ``diagonal``, else 4-connected); returns the root of their
+    component (the run's first pixel itself when it is new)."""
+    parent, node, added = forest
+    p0 = y * w + x0
+    root = -1
+    if x0 > 0 and (added[y, (x0 - 1) >> 6] >> np.uint64((x0 - 1) & 63)) & _ONE:
+        root = _link(p0 - 1, root, parent, node)
+    if x1 < w - 1 and (added[y, (x1 + 1) >> 6] >> np.uint64((x1 + 1) & 63)) & _ONE:
+        root = _link(p0 + x1 - x0 + 1, root, parent, node)
+    reach = 1 if diagonal else 0
+    lo, hi = max(x0 - reach, 0), min(x1 + reach, w - 1)
+    for yy in (y - 1, y + 1):
+        if yy < 0 or yy >= h:
+            continue
+        if hi - lo < 64:
+            v = _window(added, yy, lo, hi)
+            while v:  # one link per block of added pixels
+                q = yy * w + lo + trailing_zeros(v)
+                root = _link(q, root, parent, node)
+                v &= v + (v & (~v + _ONE))  # clear the lowest block of ones
+        else:  # a run wider than a word: pixel by pixel
+            for x in range(lo, hi + 1):
+                if (added[yy, x >> 6] >> np.uint64(x & 63)) & _ONE:
+                    root = _link(yy * w + x, root, parent, node)
+    edge = y == 0 or y == h - 1 or x0 == 0 or x1 == w - 1
+    if root == -1:  # a component of its own
+        root = p0
+        node[p0, X0], node[p0, Y0], node[p0, X1], node[p0, Y1] = x0, y, x1, y
+        node[p0, SIZE], node[p0, BORDER] = 0, edge
+    else:
+        node[root, X0], node[root, Y0] = min(node[root, X0], x0), min(node[root, Y0], y)
+        node[root, X1], node[root, Y1] = max(node[root, X1], x1), max(node[root, Y1], y)
+        node[root, BORDER] |= edge
+    # cv2's 8-connected labelling (Spaghetti) scans 2x2 blocks in raster order and a
+    # block holds at most one component: labels follow each one's first block.
+    block = (y >> 1) * ((w + 1) >> 1) + (x0 >> 1)
+    node[root, FIRST] = block if root == p0 else min(node[root, FIRST], block)
+    node[root, SIZE] += x1 - x0 + 1
+    for p in range(p0, p0 + x1 - x0 + 1):
+        parent[p] = root
+    for k in range(x0 >> 6, (x1 >> 6) + 1):
+        a, b = max(x0 - (k << 6), 0), min(x1 - (k << 6), 63)
+        added[y, k] |= (_ALL >> np.uint64(63 - b)) & (_ALL << np.uint64(a))
+    return root
+
+
+@nb.njit(cache=True)
+def _runs_by_band(band: np.ndarray, nbands: int):
+    """The maximal runs of equal band in each row of a (h, w) band image, grouped by
+    band (counting sort), raster order inside a band: x0, x1, y, and ``start[b]:
+    start[b + 1]`` for band b."""
+    h, w = band.shape
+    count = np.zeros(nbands + 1, np.int64)
+    for i in range(h):
+        for j in range(w):
+            if j == 0 or band[i, j] != band[i, j - 1]:
+                count[band[i, j] + 1] += 1
+    start = np.cumsum(count)
+    fill = start[:-1].copy()
+    x0 = np.empty(start[-1], np.int32)
+    x1, y = np.empty_like(x0), np.empty_like(x0)
+    for i in range(h):
+        j = 0
+        while j < w:
+            b, e = band[i, j], j + 1
+            while e < w and band[i, e] == b:
+                e += 1
+            k = fill[b]
+            x0[k], x1[k], y[k] = j, e - 1, i
+            fill[b] += 1
+            j = e
+    return x0, x1, y, start
 
 
 @nb.njit(cache=True, inline="always")
@@ -128,171 +178,132 @@ def _iou(x0, y0, x1, y1, gt) -> float:
     return best
 
 
-@nb.njit(cache=True)
-def _band_order(band: np.ndarray, w: int, nbands: int):
-    """Pixels grouped by band (counting sort, O(n)), raster order inside a band so
-    that neighbours are near in memory, with their x and y (no division later);
-    ``start[b]:start[b + 1]`` is band b."""
-    start = np.zeros(nbands + 1, np.int64)
-    for b in band:
-        start[b + 1] += 1
-    for b in range(nbands):
-        start[b + 1] += start[b]
-    order = np.empty(band.size, np.int32)
-    xs, ys = np.empty(band.size, np.int32), np.empty(band.size, np.int32)
-    fill = start[:-1].copy()
-    for i in range(band.size):
-        k = fill[band[i]]
-        order[k], ys[k], xs[k] = i, i // w, i % w
-        fill[band[i]] += 1
-    return order, xs, ys, start
-
-
-@nb.njit(cache=True)
-def _scan(roots, nroots, parent, box, border, w, h, gt, hole) -> tuple[float, int]:
+@nb.njit(cache=True, inline="always")
+def _scan(roots, nroots, forest, w, h, gt, hole) -> tuple[float, int]:
     """Best IoU over the current components' contour boxes (outer borders, or with
     ``hole`` the holes: components off the border, their border one pixel around);
     compacts ``roots`` to the components still alive and returns their count."""
+    parent, node = forest[0], forest[1]
     best, kept = -1.0, 0
     grow = 1 if hole else 0
     for j in range(nroots):
         r = roots[j]
-        if parent[r] != r or (hole and border[r]):
+        if parent[r] != r or (hole and node[r, BORDER]):
             continue  # merged away, or open to the border (never a hole again)
         roots[kept] = r
         kept += 1
-        x1, y1 = min(box[2, r] + 1 + grow, w - 1), min(box[3, r] + 1 + grow, h - 1)
-        best = max(best, _iou(box[0, r] - grow, box[1, r] - grow, x1, y1, gt))
+        x1, y1 = min(node[r, X1] + 1 + grow, w - 1), min(node[r, Y1] + 1 + grow, h - 1)
+        best = max(best, _iou(node[r, X0] - grow, node[r, Y0] - grow, x1, y1, gt))
     return best, kept
 
 
 @nb.njit(cache=True)
-def _contour_pass(order, xs, ys, start, w, h, gt, hole, wanted) -> np.ndarray:
+def _contour_pass(runs, w, h, gt, hole) -> np.ndarray:
     """Best IoU at each of the m distinct levels (band b: values above b levels).
     Outer: 8-connected components of the bands above the level, bands added from the
     top down; boxes (x0, y0, x1 + 1, y1 + 1) clipped to W-1 / H-1, (0, 0, 0, 0) when
     nothing is above. Holes (``hole``): 4-connected components of the bands at or
     below the level off the image border, added from the bottom up; cv2 traces a
     hole's border along the pixels around it, so (x0 - 1, y0 - 1, x1 + 2, y1 + 2)
-    clipped; -1 where there is none. Levels not ``wanted`` are not scored (-1), and
-    the pass ends after the last wanted one."""
+    clipped; -1 where there is none."""
+    x0, x1, y, start = runs
     m = start.size - 2
-    parent, box, size, first, border = _new_forest(order.size)
-    roots = np.empty(order.size, np.int32)
+    forest = _new_forest(h, w)
+    roots = np.empty(x0.size, np.int32)
     nroots = 0
     out = np.full(m, -1.0)
-    count = np.zeros(m, np.int64)  # components (outer) or holes at each level
-    last = np.flatnonzero(wanted)
-    steps = 0 if last.size == 0 else (last[-1] + 1 if hole else m - last[0])
-    for step in range(steps):
+    for step in range(m):
         level = step if hole else m - 1 - step
         band = level if hole else level + 1  # the band that joins at this level
-        k = start[band]
-        while k < start[band + 1]:
-            j = _run_end(order, ys, k, start[band + 1])
-            x1 = xs[k] + j - k - 1
-            r = _add_run(
-                order[k], xs[k], x1, ys[k], w, h, not hole, parent, box, size, first, border
-            )
-            if r == order[k]:  # a new component: one more root to score
+        for k in range(start[band], start[band + 1]):
+            r = _add_run(x0[k], x1[k], y[k], w, h, not hole, forest)
+            if r == y[k] * w + x0[k]:  # a new component: one more root to score
                 roots[nroots] = r
                 nroots += 1
-            k = j
-        if not wanted[level]:
-            continue
         if nroots == 0 and not hole:
             out[level] = _iou(0, 0, 0, 0, gt)
             continue
-        out[level], nroots = _scan(roots, nroots, parent, box, border, w, h, gt, hole)
-        count[level] = nroots
-    return out, count
+        out[level], nroots = _scan(roots, nroots, forest, w, h, gt, hole)
+    return out
 
 
 @nb.njit(cache=True)
-def _euler(band: np.ndarray, w: int, h: int, m: int) -> np.ndarray:
-    """Euler number (8-connected components minus 4-connected holes) of ``band >
-    level`` at each of the m levels, from the 2x2 quads (Gray's bit-quad counts:
-    4E = Q1 - Q3 - 2 QD), outside the map counting as background. Each quad's
-    pattern changes only where one of its four pixels joins, so a difference array
-    over levels sums them in O(HW)."""
-    diff = np.zeros(m + 1, np.int64)
-    for i in range(h + 1):
-        for j in range(w + 1):
-            a = band[(i - 1) * w + j - 1] if i > 0 and j > 0 else 0
-            b = band[(i - 1) * w + j] if i > 0 and j < w else 0
-            c = band[i * w + j - 1] if i < h and j > 0 else 0
-            d = band[i * w + j] if i < h and j < w else 0
-            hi1, lo1 = max(a, d), min(a, d)  # diagonal pair a-d
-            hi2, lo2 = max(b, c), min(b, c)  # diagonal pair b-c
-            s0, s3 = max(hi1, hi2), min(lo1, lo2)
-            s1 = max(min(hi1, hi2), max(lo1, lo2))  # the second largest
-            s2 = a + b + c + d - s0 - s1 - s3
-            # One pixel on for levels s1 .. s0-1, three for s3 .. s2-1; two for
-            # s2 .. s1-1 count only as a diagonal pair.
-            diff[s1] += 1
-            diff[s0] -= 1
-            diff[s3] -= 1
-            diff[s2] += 1
-            if lo1 > hi2 or lo2 > hi1:
-                diff[s2] -= 2
-                diff[s1] += 2
-    e4 = np.cumsum(diff[:m])
-    return e4 // 4
+def _benchmark_bands(m01: np.ndarray, thresholds: np.ndarray):
+    """The benchmark's cut of a [0, 1] map: uint8 ``m * 255`` (from float64), cut
+    levels ``int(t * max)``; returns each pixel's band (how many distinct cut levels
+    lie below it), the distinct levels and each threshold's level."""
+    h, w = m01.shape
+    gray = np.empty((h, w), np.int32)
+    top = 0
+    for i in range(h):
+        for j in range(w):
+            gray[i, j] = min(int(np.float64(m01[i, j]) * 255.0), 255)
+            top = max(top, gray[i, j])
+    levels = np.empty(thresholds.size, np.int64)
+    for t in range(thresholds.size):
+        levels[t] = int(thresholds[t] * top)
+    distinct = np.unique(levels)
+    lut = np.searchsorted(distinct, np.arange(256), side="left").astype(np.int32)
+    for i in range(h):
+        for j in range(w):
+            gray[i, j] = lut[gray[i, j]]
+    return gray, distinct, levels
 
 
 @nb.njit(cache=True)
-def _contour_best(band: np.ndarray, w: int, h: int, m: int, gt: np.ndarray) -> np.ndarray:
-    """(m,) best IoU at each distinct level over every box cv2's RETR_TREE contours
-    give (outer and hole borders); ``band``: how many levels lie below each pixel."""
-    order, xs, ys, start = _band_order(band, w, m + 1)
-    every = np.ones(m, np.bool_)
-    best, components = _contour_pass(order, xs, ys, start, w, h, gt, False, every)
-    # Holes = components - Euler number: their pass scores only the levels that have
-    # some and stops after the last (none at all: no pass).
-    holes = components != _euler(band, w, h, m)
-    if holes.any():
-        hole_best = _contour_pass(order, xs, ys, start, w, h, gt, True, holes)[0]
-        best = np.maximum(best, hole_best)
-    return best
+def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """(T,) best IoU at each threshold over every box cv2's RETR_TREE contours give
+    (outer and hole borders). Both passes run over every level: finding first which
+    levels have holes (an Euler-number pass) cost more than it saved."""
+    band, distinct, levels = _benchmark_bands(m01, thresholds)
+    h, w = band.shape
+    runs = _runs_by_band(band, distinct.size + 1)
+    best = np.maximum(_contour_pass(runs, w, h, gt, False), _contour_pass(runs, w, h, gt, True))
+    return best[np.searchsorted(distinct, levels)]
 
 
 @nb.njit(cache=True)
-def _largest_boxes(band: np.ndarray, w: int, h: int, t: int) -> np.ndarray:
+def _largest_boxes(band: np.ndarray, t: int) -> np.ndarray:
     """(T, 4) box of the largest 8-connected component of ``m > t`` for ascending
     thresholds: (x0, y0, x1 + 1, y1 + 1); no pixel above t -> the whole frame
     (0, 0, W, H). By pixel count; a tie goes to the component cv2's labelling numbers
     first (the one whose first 2x2 block comes first in raster order). The SAT/TS-CAM
     authors' rule. ``band``: how many of the t thresholds lie below each pixel."""
-    order, xs, ys, start = _band_order(band, w, t + 1)
-    parent, box, size, first, border = _new_forest(order.size)
+    h, w = band.shape
+    x0, x1, y, start = _runs_by_band(band, t + 1)
+    forest = _new_forest(h, w)
+    parent, node = forest[0], forest[1]
     out = np.empty((t, 4), np.int64)
     best, best_size, best_first = -1, 0, 0
     for i in range(t - 1, -1, -1):
-        k = start[i + 1]
-        while k < start[i + 2]:  # the pixels above threshold i from here on
-            j = _run_end(order, ys, k, start[i + 2])
-            x1 = xs[k] + j - k - 1
-            r = _add_run(order[k], xs[k], x1, ys[k], w, h, True, parent, box, size, first, border)
-            if size[r] > best_size or (size[r] == best_size and first[r] < best_first):
-                best, best_size, best_first = r, size[r], first[r]
-            k = j
+        for k in range(start[i + 1], start[i + 2]):  # the pixels above threshold i
+            r = _add_run(x0[k], x1[k], y[k], w, h, True, forest)
+            size, first = node[r, SIZE], node[r, FIRST]
+            if size > best_size or (size == best_size and first < best_first):
+                best, best_size, best_first = r, size, first
         if best < 0:
             out[i, 0], out[i, 1], out[i, 2], out[i, 3] = 0, 0, w, h
         else:
             r = _root(parent, best)
-            out[i, 0], out[i, 1] = box[0, r], box[1, r]
-            out[i, 2], out[i, 3] = box[2, r] + 1, box[3, r] + 1
+            out[i, 0], out[i, 1] = node[r, X0], node[r, Y0]
+            out[i, 2], out[i, 3] = node[r, X1] + 1, node[r, Y1] + 1
     return out
+
+
+def _as_float_map(m: np.ndarray) -> np.ndarray:
+    """float32 stays float32 (the compiled kernels take both), anything else becomes
+    float64; C order."""
+    m = np.asarray(m)
+    return np.ascontiguousarray(m if m.dtype in (np.float32, np.float64) else m.astype(np.float64))
 
 
 def largest_component_boxes(m: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """SAT/TS-CAM authors' rule on an (authors-normalised) map: (T, 4) boxes, see
     ``_largest_boxes``. Float32 maps are compared in float64, as numpy compares them
     with float64 thresholds."""
-    h, w = m.shape
     # A pixel's band: how many thresholds lie below its value (exact float compares).
-    band = np.searchsorted(thresholds, np.asarray(m, np.float64).ravel(), side="left")
-    return _largest_boxes(band, w, h, len(thresholds))
+    band = np.searchsorted(thresholds, np.asarray(m, np.float64), side="left")
+    return _largest_boxes(band, len(thresholds))
 
 
 def best_contour_iou(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -300,13 +311,8 @@ def best_contour_iou(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) ->
     every GT box at each threshold. The map becomes uint8 from float64
     (``(m * 255)``, as the benchmark's loader hands it over) and is cut at
     ``int(t * max)``, strictly above."""
-    gray = (np.asarray(m01, np.float64) * 255).astype(np.uint8)
-    levels = (np.asarray(thresholds, np.float64) * int(gray.max())).astype(np.int64)
-    distinct = np.unique(levels)
-    band = np.searchsorted(distinct, np.arange(256), side="left")[gray.ravel()]
     gt = np.ascontiguousarray(gt, np.float64).reshape(-1, 4)
-    best = _contour_best(band, gray.shape[1], gray.shape[0], distinct.size, gt)
-    return best[np.searchsorted(distinct, levels)]
+    return _contour_best(_as_float_map(m01), gt, np.asarray(thresholds, np.float64))
 
 
 def warm_up() -> float:
@@ -318,5 +324,6 @@ def warm_up() -> float:
     tiny = np.linspace(0.0, 1.0, 16).reshape(4, 4)
     thresholds = np.arange(0.0, 1.0, 0.5)
     largest_component_boxes(tiny, thresholds)
-    best_contour_iou(tiny, np.array([[0.0, 0.0, 2.0, 2.0]]), thresholds)
+    for m in (tiny, tiny.astype(np.float32)):
+        best_contour_iou(m, np.array([[0.0, 0.0, 2.0, 2.0]]), thresholds)
     return time.perf_counter() - t0

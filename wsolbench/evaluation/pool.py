@@ -43,6 +43,17 @@ def scoring_workers(requested: int | None, loader_workers: int, pixels: int) -> 
     return spare if spare >= 2 else 0
 
 
+def _ready() -> None:
+    """A worker's first task: load the compiled kernels, then hold the worker long
+    enough that the next task goes to another one."""
+    import time
+
+    from wsolbench.evaluation.componenttree import warm_up
+
+    warm_up()
+    time.sleep(0.3)
+
+
 def score_batch(empty: SplitScores, batch: MapBatch) -> tuple[SplitScores, dict]:
     """Feed one batch into ``empty``; returns it and the per-image values
     (``SplitScores.update``)."""
@@ -62,7 +73,14 @@ class MapScorer:
             # spawned worker re-importing the main module stays light.
             self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
         self.pending: deque[tuple[Future, Callable | None]] = deque()
+        self.workers = workers
         self.limit = 2 * max(workers, 1)
+
+    def warm(self) -> None:
+        """Start every worker and load its kernels now (benchmarks time what follows)."""
+        if self.pool is not None:
+            for future in [self.pool.submit(_ready) for _ in range(self.workers)]:
+                future.result()
 
     def add(self, batch: MapBatch, then: Callable[[dict], None] | None = None) -> None:
         if self.pool is None:

@@ -52,29 +52,34 @@ def largest_component_boxes(m: np.ndarray, thresholds: np.ndarray) -> np.ndarray
 
 
 def contour_boxes(m01: np.ndarray, thresholds: np.ndarray) -> list[np.ndarray]:
-    """WSOL benchmark's rule for MaxBoxAccV2 (``multi_contour_eval=True``): uint8 map
-    ``(m * 255)`` (from float64, as its loader hands it over), ``cv2.threshold`` at
+    """WSOL benchmark's rule for MaxBoxAccV2 (``multi_contour_eval=True``), step for
+    step as its ``compute_bboxes_from_scoremaps`` loop runs: uint8 map ``(m * 255)``
+    (from float64, as its loader hands it over), per threshold ``cv2.threshold`` at
     ``int(t * max)`` (strictly above), contours with RETR_TREE (outer and hole
     borders), and EVERY contour's ``cv2.boundingRect`` -> (x, y, x + w, y + h) with
     x1, y1 clipped to W - 1, H - 1; no contour -> one box (0, 0, 0, 0). Returns one
     (n_t, 4) array per threshold."""
     h, w = m01.shape
-    gray = (np.asarray(m01, np.float64) * 255).astype(np.uint8)
-    top = int(gray.max())
+    gray = (np.asarray(m01, np.float64) * 255).astype(np.uint8)[:, :, None]
     out = []
     for t in thresholds:
-        _, binary = cv2.threshold(gray, int(t * top), 255, cv2.THRESH_BINARY)
+        _, binary = cv2.threshold(gray, int(t * np.max(gray)), 255, cv2.THRESH_BINARY)
         contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
-        rects = np.array([cv2.boundingRect(c) for c in contours], np.int64).reshape(-1, 4)
-        boxes = np.zeros((max(len(rects), 1), 4), np.int64)
-        if len(rects):
-            boxes[:, :2] = rects[:, :2]
-            boxes[:, 2] = np.minimum(rects[:, 0] + rects[:, 2], w - 1)
-            boxes[:, 3] = np.minimum(rects[:, 1] + rects[:, 3], h - 1)
-        out.append(boxes)
+        boxes = []
+        for c in contours:
+            x, y, bw, bh = cv2.boundingRect(c)
+            boxes.append([x, y, min(x + bw, w - 1), min(y + bh, h - 1)])
+        out.append(np.asarray(boxes if boxes else [[0, 0, 0, 0]]))
     return out
 
 
 def best_contour_iou(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """(T,) the best IoU at each threshold over every contour box and every GT box."""
-    return np.array([box_iou(b, gt).max() for b in contour_boxes(m01, thresholds)])
+    """(T,) the best IoU at each threshold over every contour box and every GT box:
+    every threshold's boxes in one array and one IoU call, then the best per
+    threshold's slice, as the benchmark's ``BoxEvaluator.accumulate`` does (its
+    per-slice Python ``max`` here one ``reduceat``), so this baseline takes no more
+    than the benchmark's own time."""
+    per_threshold = contour_boxes(m01, thresholds)
+    best = box_iou(np.concatenate(per_threshold), np.asarray(gt)).max(axis=1)
+    starts = np.cumsum([0] + [len(b) for b in per_threshold[:-1]])
+    return np.maximum.reduceat(best, starts)
