@@ -155,3 +155,40 @@ def test_manifest_frame_wins_and_a_clash_is_an_error(cli, tmp_path, boxes_case):
     # A's map box (50, 50, 99, 99) now misses at IoU 0.7 and the numbers change.
     assert rec["protocol"]["frame"] == "crop"
     assert rec["metrics"]["maxboxacc_iou70"] < 200 / 3
+
+
+def test_workers_read_the_files_and_agree_with_inline_scoring(cli, tmp_path, boxes_case):
+    """Two worker processes read, hash and score the files themselves: the same
+    metrics as scoring inline, and the split's sha256 is over each id and its file's
+    sha256, worked out here from the files."""
+    import hashlib
+
+    meta, maps = boxes_case
+    records = []
+    for workers in ("0", "2"):
+        store = tmp_path / f"results{workers}"
+        args = ("evaluate-maps", str(maps), "--metadata", str(meta), "--name", "cam")
+        rc, _, err = cli(*args, "--eval-workers", workers, "--results", str(store))
+        assert rc == 0, err
+        records.append(only_record(store))
+    inline, pooled = records
+    assert pooled["metrics"] == inline["metrics"] and inline["metrics"]["maxboxaccv2"] > 0
+    lines = "".join(
+        f"{i}\0{hashlib.sha256((maps / f'{i}.npy').read_bytes()).hexdigest()}\n"
+        for i in ("a/A.jpg", "b/B.jpg", "c/C.jpg")
+    )
+    want = hashlib.sha256(lines.encode()).hexdigest()
+    assert inline["maps"]["sha256"] == pooled["maps"]["sha256"] == {"test": want}
+
+
+def test_a_map_changed_while_scored_is_an_error(tmp_path, boxes_case):
+    from wsolbench.core.errors import UserError
+    from wsolbench.evaluation.maps import GroundTruth, MapsRequest, _score_folder, from_metadata
+    from wsolbench.evaluation.scores import SplitScores
+
+    meta, maps = boxes_case
+    gt: GroundTruth = from_metadata(meta.parent / "CUB", None, "test", "resize")
+    known = {maps / "b/B.jpg.npy": "0" * 64}  # not the file's sha256
+    work = (SplitScores.for_split(gt.test, False, classify=False), None, 0, known)
+    with pytest.raises(UserError, match=r"B\.jpg\.npy: changed while being scored"):
+        _score_folder(maps, gt.test, gt.image_size, MapsRequest(maps, "cam"), work)

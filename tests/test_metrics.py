@@ -5,10 +5,10 @@ import pytest
 
 from wsolbench.evaluation.boxes import box_iou, normalize_authors, normalize_benchmark
 from wsolbench.evaluation.componenttree import largest_component_boxes
-from wsolbench.evaluation.evaluate import summarize
 from wsolbench.evaluation.metrics import BoxAccuracy, Classification, MapBatch, MaxBoxAccV2, PixelAP
 from wsolbench.evaluation.reference import contour_boxes
 from wsolbench.evaluation.scores import SplitScores, TrivialBoxes
+from wsolbench.evaluation.summary import summarize
 
 
 def two_blobs() -> np.ndarray:

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from wsolbench.evaluation.evaluate import summarize
 from wsolbench.evaluation.metrics import MapBatch
 from wsolbench.evaluation.pool import MapScorer, scoring_workers
 from wsolbench.evaluation.scores import SplitScores, TrivialBoxes
+from wsolbench.evaluation.summary import summarize
 
 
 def batches(n_batches: int, seed: int = 0):

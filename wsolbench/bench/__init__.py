@@ -1,3 +1,13 @@
 """Speed and memory benchmarks: measurements side by side in one run, as ratios."""
 
-BENCHMARK_NAMES = ("mainjob", "metrics", "train", "stream", "loading", "slurm", "cli", "site")
+BENCHMARK_NAMES = (
+    "mainjob",
+    "metrics",
+    "evalmaps",
+    "train",
+    "stream",
+    "loading",
+    "slurm",
+    "cli",
+    "site",
+)

@@ -25,6 +25,7 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from wsolbench.bench import BENCHMARK_NAMES
+from wsolbench.bench.evalmaps import evalmaps
 from wsolbench.bench.maps import synthetic_maps
 from wsolbench.bench.metrics import metrics
 from wsolbench.bench.train import train_step
@@ -351,6 +352,7 @@ def site(images: int = 1000, **_) -> list[tuple]:
 BENCHMARKS: dict[str, Callable[..., list[tuple]]] = {
     "mainjob": main_job,
     "metrics": metrics,
+    "evalmaps": evalmaps,
     "train": train_step,
     "stream": stream,
     "loading": loading,

@@ -16,7 +16,7 @@ COMMANDS = {
     "run": ("running", "cmd_run"),
     "evaluate": ("running", "cmd_run"),
     "export-maps": ("running", "cmd_export_maps"),
-    "evaluate-maps": ("running", "cmd_evaluate_maps"),
+    "evaluate-maps": ("maps", "cmd_evaluate_maps"),
     "list": ("tools", "cmd_list"),
     "weights": ("tools", "cmd_weights"),
     "pretrain": ("tools", "cmd_pretrain"),

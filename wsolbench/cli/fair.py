@@ -11,9 +11,8 @@ from wsolbench.cli.parser import request_from
 from wsolbench.cluster.tune import TuneRequest, tune
 from wsolbench.core.config import check_value
 from wsolbench.core.errors import UserError
-from wsolbench.core.store import Store
+from wsolbench.core.store import Store, results_root
 from wsolbench.reporting.compare import compare_rows, render_comparison, resolve
-from wsolbench.train.runner import results_root
 
 
 def cmd_tune(args: argparse.Namespace) -> int:

@@ -15,14 +15,13 @@ from wsolbench.cluster.sweepfile import load_sweep
 from wsolbench.core.errors import UserError
 from wsolbench.core.record import RunRecord
 from wsolbench.core.registry import DATASETS
-from wsolbench.core.store import Store, atomic_write
+from wsolbench.core.store import Store, atomic_write, results_root
 from wsolbench.reporting import FORMATS
 from wsolbench.reporting.figures import draw_figure
 from wsolbench.reporting.paperspec import RunIndex, Spec, protocol_version, run_command, spec_named
 from wsolbench.reporting.runs import render, runs_frame
 from wsolbench.reporting.show import fig5, fig6, show
 from wsolbench.reporting.tables import build_table, render_table
-from wsolbench.train.runner import results_root
 
 FIGURES = {"fig5": fig5, "fig6": fig6}
 

@@ -4,19 +4,17 @@ a record."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from wsolbench.cli.parser import request_from, run_flag_keys
-from wsolbench.core.config import FIELDS, check_value, load_yaml
-from wsolbench.core.record import RunRecord
-from wsolbench.core.store import Store
-from wsolbench.evaluation.maps import MANIFEST, MapsRequest, evaluate_maps
-from wsolbench.reporting.runs import metrics_table
+from wsolbench.cli.maps import print_record
+from wsolbench.cli.parser import run_flag_keys
+from wsolbench.core.config import load_yaml
+from wsolbench.core.store import Store, results_root
+from wsolbench.evaluation.maps import MANIFEST
 from wsolbench.train.export import export_maps
 from wsolbench.train.plan import plan
-from wsolbench.train.runner import execute, results_root
+from wsolbench.train.runner import execute
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -50,21 +48,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = Store(results_root(args.results))
     p = plan(given)
     record, ran = execute(p, store, force=args.force, wait=not args.no_wait)
-    _print_record(record, ran, store)
+    print_record(record, ran, store)
     if p.weights.source == "none" and not p.cfg["checkpoint"]:
         start = "the shipped trunk" if p.cfg["dataset"] == "synthetic" else "ImageNet weights"
         print(f"note: trained from scratch (--pretrained none), not from {start}")
     print(f"results: {store.run_dir(record.run_id)}")
     return 0
-
-
-def _print_record(record: RunRecord, ran: bool, store: Store) -> None:
-    if not ran:
-        print(
-            f"run {record.run_id} is already finished in {store.root}; use --force to run it again",
-            file=sys.stderr,
-        )
-    print(metrics_table(record))
 
 
 def cmd_export_maps(args: argparse.Namespace) -> int:
@@ -77,26 +66,4 @@ def cmd_export_maps(args: argparse.Namespace) -> int:
     store = Store(results_root(args.results))
     count, out = export_maps(store, args.run_id, args.split, Path(args.out), overrides)
     print(f"wrote {count} maps and {MANIFEST} to {out}")
-    return 0
-
-
-def cmd_evaluate_maps(args: argparse.Namespace) -> int:
-    if args.eval_workers is not None:
-        check_value("eval_workers", args.eval_workers, "--eval-workers")
-    if args.cam_curve_interval is None:
-        args.cam_curve_interval = FIELDS["cam_curve_interval"].default
-    check_value("cam_curve_interval", args.cam_curve_interval, "--cam-curve-interval")
-    store = Store(results_root(args.results))
-    req = request_from(
-        MapsRequest,
-        args,
-        folder=Path(args.folder),
-        resize=args.resize_maps,
-        workers=args.eval_workers,
-    )
-    record, ran = evaluate_maps(store, req, args.force)
-    _print_record(record, ran, store)
-    for note in record.notes or []:
-        print(f"note: {note}", file=sys.stderr)
-    print(f"results: {store.run_dir(record.run_id)}")
     return 0

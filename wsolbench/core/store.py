@@ -163,3 +163,12 @@ def read_jobs(path: Path) -> dict[str, dict]:
         except (ValueError, KeyError, TypeError):
             print(f"wsolbench: warning: {path}:{n}: not a job entry; skipped", file=sys.stderr)
     return latest
+
+
+def results_root(path: str | None, must_exist: bool = False) -> Path:
+    """``--results`` (default ./results). ``must_exist``: a reader's store; a folder
+    that is not there is a one-line error, not an empty table."""
+    root = Path(path) if path else Path("results")
+    if must_exist and path and not root.is_dir():
+        raise UserError(f"--results {root}: no such folder")
+    return root

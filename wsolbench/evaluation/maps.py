@@ -6,10 +6,12 @@ included, against a dataset plugin or the benchmark's metadata folder."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,11 +33,11 @@ from wsolbench.data.annotations import read_wsol_split
 from wsolbench.data.imagefiles import FRAME, FileSplit
 from wsolbench.data.splits import WSOLSplit, check_frame
 from wsolbench.evaluation.boxes import DEFAULT_INTERVAL
-from wsolbench.evaluation.evaluate import summarize, trivial_boxes
 from wsolbench.evaluation.metrics import MapBatch, map_problem
-from wsolbench.evaluation.pool import MapScorer, scoring_workers
+from wsolbench.evaluation.pool import MapScorer, available_cpus, scoring_workers, start_workers
 from wsolbench.evaluation.protocol import PROTOCOL
 from wsolbench.evaluation.scores import SplitScores, TrivialBoxes
+from wsolbench.evaluation.summary import summarize, trivial_boxes
 
 MANIFEST = "manifest.json"
 MAPS_PER_BATCH = 64  # maps handed to a scoring worker at once
@@ -172,52 +174,93 @@ def from_metadata(meta: Path, mask_root: Path | None, split: str, frame: str) ->
     return GroundTruth(load(split), val, FRAME, None, {**facts, "metadata": str(meta)})
 
 
+@dataclass
+class MapFiles:
+    """One batch of map files with what they are scored against, read (and hashed)
+    where it is scored: in a worker process on large splits, so that reading, hashing
+    and checking the files run on every core and no map is copied between processes."""
+
+    paths: list[Path]
+    boxes: list[np.ndarray]
+    masks: list[np.ndarray] | None
+    size: tuple[int, int]
+    resize: bool
+
+    def load(self) -> tuple[MapBatch, list[str]]:
+        """The batch, and each file's sha256 (of the bytes scored)."""
+        maps, digests = [], []
+        for path in self.paths:
+            try:
+                data = path.read_bytes()  # read once: hashed and loaded
+            except OSError as e:
+                raise UserError(f"{path}: cannot be read ({e.strerror})") from None
+            digests.append(hashlib.sha256(data).hexdigest())
+            maps.append(load_map(path, data, self.size, self.resize))
+        masks = None if self.masks is None else np.stack(self.masks)
+        return MapBatch(np.stack(maps), self.boxes, masks), digests
+
+
 def _score_folder(
-    folder: Path,
-    ds: WSOLSplit,
-    size: tuple[int, int],
-    req: MapsRequest,
-    scores: SplitScores,
+    folder: Path, ds: WSOLSplit, size: tuple[int, int], req: MapsRequest, work: tuple
 ) -> str:
-    """Feed every map of a split (scored by worker processes on large splits while
-    the next files are read); returns the sha256 of all map files read."""
-    digest = hashlib.sha256()
-    workers = scoring_workers(req.workers, 0, len(ds) * size[0] * size[1])
-    scorer, batch = MapScorer(scores, workers), []
+    """Feed every map of a split into ``work`` = (its scores, the scoring pool and its
+    size or None, 0, the files' sha256 by path from ``maps_digest``). Each file is
+    hashed again as it is scored: one changed since is an error. Returns the split's
+    sha256 (over its ids and files' sha256, as ``maps_digest``)."""
+    scores, pool, workers, known = work
+    scorer = MapScorer(scores, workers, pool)
     phase = Phase(range(len(ds)), f"maps {folder.name}", unit="map")
-    for i in phase:
-        phase.count(1)
+    seen: dict[Path, str] = {}
+
+    def check(values: dict, paths: list[Path]) -> None:
+        for path, sha in zip(paths, values["files"], strict=True):
+            if known.get(path, sha) != sha:
+                raise UserError(f"{path}: changed while being scored; score it again")
+            seen[path] = sha
+
+    for start in range(0, len(ds), MAPS_PER_BATCH):
+        files = _batch_files(folder, ds, range(start, min(start + MAPS_PER_BATCH, len(ds))))
+        files.size, files.resize = size, req.resize
+        scorer.add(files, functools.partial(check, paths=files.paths))
+        phase.count(len(files.paths))
+    scorer.drain()
+    digest = hashlib.sha256()
+    for image_id in ds.image_ids:
+        digest.update(f"{image_id}\0{seen[map_path(folder, image_id)]}\n".encode())
+    return digest.hexdigest()
+
+
+def _batch_files(folder: Path, ds: WSOLSplit, indices: range) -> MapFiles:
+    """The map files and targets of images ``indices``; a missing map is an error."""
+    paths, boxes, masks = [], [], []
+    for i in indices:
         path = map_path(folder, ds.image_ids[i])
         if not path.is_file():
             raise UserError(f"{path}: score map is missing")
-        data = path.read_bytes()  # read once: hashed and loaded
-        digest.update(data)
         t = ds.target(i)
-        mask = t["mask"].numpy() if "mask" in t else None
-        batch.append((load_map(path, data, size, req.resize), t["boxes"].numpy(), mask))
-        if len(batch) == MAPS_PER_BATCH or i == len(ds) - 1:
-            scorer.add(_as_batch(batch))
-            batch = []
-    scorer.close()
-    return digest.hexdigest()
+        paths.append(path)
+        boxes.append(t["boxes"].numpy())
+        masks.append(t["mask"].numpy() if "mask" in t else None)
+    return MapFiles(paths, boxes, None if masks[0] is None else masks, FRAME, False)
 
 
-def _as_batch(items: list[tuple]) -> MapBatch:
-    """(map, boxes, mask) per image -> the scorer's batch; no classification."""
-    maps, gts, masks = zip(*items, strict=True)
-    return MapBatch(np.stack(maps), list(gts), None if masks[0] is None else np.stack(masks))
-
-
-def maps_digest(folder: Path, gt: GroundTruth) -> str:
+def maps_digest(folder: Path, gt: GroundTruth) -> tuple[str, dict[Path, str]]:
     """sha256 over the id and content digest of every map the request can read (the
-    split's and the val split's; cached per size and mtime, as the data digest)."""
+    split's and the val split's), and each file's sha256. Files are hashed on every
+    core (hashlib and reads release the GIL)."""
+    pairs = [
+        (image_id, map_path(folder, image_id))
+        for ds in (gt.test, gt.val)
+        if ds is not None
+        for image_id in ds.image_ids
+    ]
+    pairs = [(i, p) for i, p in pairs if p.is_file()]
+    with ThreadPoolExecutor(available_cpus()) as hashing:
+        shas = list(hashing.map(file_digest, [p for _, p in pairs]))
     digest = hashlib.sha256()
-    for ds in (gt.test, gt.val):
-        for image_id in ds.image_ids if ds is not None else ():
-            path = map_path(folder, image_id)
-            if path.is_file():
-                digest.update(f"{image_id}\0{file_digest(path)}\n".encode())
-    return digest.hexdigest()
+    for (image_id, _), sha in zip(pairs, shas, strict=True):
+        digest.update(f"{image_id}\0{sha}\n".encode())
+    return digest.hexdigest(), {p: sha for (_, p), sha in zip(pairs, shas, strict=True)}
 
 
 def has_maps(folder: Path, ds: WSOLSplit) -> bool:
@@ -274,9 +317,9 @@ def evaluate_maps(store: Store, req: MapsRequest, force: bool = False) -> tuple[
         "resize_maps": req.resize,
         "maps": str(req.folder.resolve()),
         "metadata": str(req.metadata.resolve()) if req.metadata else None,
-        # The maps themselves, by content: other maps in the same folder are other work.
-        "maps_sha256": maps_digest(req.folder, gt),
     }
+    # The maps themselves, by content: other maps in the same folder are other work.
+    identity["maps_sha256"], known = maps_digest(req.folder, gt)
     if req.cam_curve_interval != DEFAULT_INTERVAL:  # earlier ids hold at the default
         identity["cam_curve_interval"] = req.cam_curve_interval
     run_id = make_run_id(req.name, dataset, identity, kind="maps")
@@ -289,23 +332,18 @@ def evaluate_maps(store: Store, req: MapsRequest, force: bool = False) -> tuple[
         done = store.record(run_id)
         if done is not None and not (force and first):
             return done, False
-        record = _score_request(req, gt, run_id, identity, dataset, frame, manifest, t0)
+        record = _score_request(req, gt, run_id, identity, (dataset, frame, manifest, known), t0)
         store.write_record(record)
     return record, True
 
 
 def _score_request(
-    req: MapsRequest,
-    gt: GroundTruth,
-    run_id: str,
-    identity: dict,
-    dataset: str,
-    frame: str,
-    manifest: dict | None,
-    t0: float,
+    req: MapsRequest, gt: GroundTruth, run_id: str, identity: dict, facts: tuple, t0: float
 ) -> RunRecord:
-    """Score the maps of ``req`` and return the record, not yet written."""
-    summary, digests, note = _scores(req, gt)
+    """Score the maps of ``req`` and return the record, not yet written; ``facts``:
+    dataset, frame, manifest and the files' sha256 (``maps_digest``)."""
+    dataset, frame, manifest, known = facts
+    summary, digests, note = _scores(req, gt, known)
     return RunRecord(
         run_id=run_id,
         method=req.name,
@@ -328,13 +366,29 @@ def _score_request(
     )
 
 
-def _scores(req: MapsRequest, gt: GroundTruth) -> tuple[dict, dict, str | None]:
+def _scores(req: MapsRequest, gt: GroundTruth, known: dict) -> tuple[dict, dict, str | None]:
     """The metrics of ``req``'s maps (``summarize``'s), the sha256 of the map files
-    read per split, and a note on what was left out."""
+    read per split, and a note on what was left out. Only the rules whose metrics can
+    be reported run, and one pool of workers (if the maps are many) serves both splits."""
     step = req.cam_curve_interval
     test = SplitScores.for_split(gt.test, True, gt.trivial, classify=False, cam_curve_interval=step)
-    digests = {req.split: _score_folder(req.folder, gt.test, gt.image_size, req, test)}
-    val, note = _pick_split(req, gt, test, digests)
+    why_not = _no_threshold_split(req, gt)
+    if why_not:  # GT-known cannot be reported: the authors' rule is not run at all
+        test.box = None
+    images = len(gt.test) + (len(gt.val) if gt.val is not None and not why_not else 0)
+    workers = scoring_workers(req.workers, 0, images * gt.image_size[0] * gt.image_size[1])
+    pool = start_workers(workers)
+    try:
+
+        def work(scores: SplitScores) -> tuple:
+            return scores, pool, workers, known
+
+        digests = {req.split: _score_folder(req.folder, gt.test, gt.image_size, req, work(test))}
+        val = None if why_not else _threshold_split(req, gt, test, digests, work)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    note = why_not and f"GT-known / Top-1 Loc left out: {why_not} to pick the box threshold on"
     return summarize(val, test, req.threshold_on), digests, note
 
 
@@ -343,7 +397,7 @@ def score_request(req: MapsRequest) -> dict:
     with no store: the library's one-call evaluation (``wsolbench.metrics``)."""
     manifest = read_manifest(req.folder) if req.folder.is_dir() else None
     gt, _, _ = _ground_truth(req, manifest)
-    return _scores(req, gt)[0]
+    return _scores(req, gt, {})[0]
 
 
 def _ground_truth(req: MapsRequest, manifest: dict | None) -> tuple[GroundTruth, str, str]:
@@ -360,17 +414,26 @@ def _ground_truth(req: MapsRequest, manifest: dict | None) -> tuple[GroundTruth,
     return gt, req.dataset, frame
 
 
-def _pick_split(
-    req: MapsRequest, gt: GroundTruth, test: SplitScores, digests: dict
-) -> tuple[SplitScores | None, str | None]:
-    """Scores of the split that picks GT-known's threshold, or None and why not."""
+def _no_threshold_split(req: MapsRequest, gt: GroundTruth) -> str | None:
+    """Why no split can pick GT-known's box threshold, or None when one can."""
     if req.threshold_on == "test" or req.split == "val":
-        return test, None
-    if gt.val is None or not gt.val.has_boxes or not has_maps(req.folder, gt.val):
-        where = "no val split" if gt.val is None else f"no val maps in {req.folder}"
-        return None, f"GT-known / Top-1 Loc left out: {where} to pick the box threshold on"
+        return None
+    if gt.val is None:
+        return "no val split"
+    if not gt.val.has_boxes or not has_maps(req.folder, gt.val):
+        return f"no val maps in {req.folder}"
+    return None
+
+
+def _threshold_split(
+    req: MapsRequest, gt: GroundTruth, test: SplitScores, digests: dict, work
+) -> SplitScores:
+    """Scores of the split that picks GT-known's threshold (the val maps, scored
+    here, unless the split picks its own)."""
+    if req.threshold_on == "test" or req.split == "val":
+        return test
     val = SplitScores.for_split(
         gt.val, False, classify=False, cam_curve_interval=req.cam_curve_interval
     )
-    digests["val"] = _score_folder(req.folder, gt.val, gt.image_size, req, val)
-    return val, None
+    digests["val"] = _score_folder(req.folder, gt.val, gt.image_size, req, work(val))
+    return val

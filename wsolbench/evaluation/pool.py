@@ -15,9 +15,17 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
+from typing import Any, Protocol
 
 from wsolbench.evaluation.metrics import MapBatch
 from wsolbench.evaluation.scores import SplitScores
+
+
+class Loadable(Protocol):
+    """Work that reads its own maps (files), so that reading runs on every core."""
+
+    def load(self) -> tuple[MapBatch, Any]: ...
+
 
 # Below this many map pixels a split is scored inline: starting workers (a second
 # each) would cost more than they save. 1,000 maps of 224 x 224 is about 50M.
@@ -54,24 +62,31 @@ def _ready() -> None:
     time.sleep(0.3)
 
 
-def score_batch(empty: SplitScores, batch: MapBatch) -> tuple[SplitScores, dict]:
+def score_batch(empty: SplitScores, batch: MapBatch | Loadable) -> tuple[SplitScores, dict]:
     """Feed one batch into ``empty``; returns it and the per-image values
-    (``SplitScores.update``)."""
-    return empty, empty.update(batch)
+    (``SplitScores.update``). A batch of files is read here first, in the worker, and
+    what its ``load`` says of them is in the values under ``"files"``."""
+    if isinstance(batch, MapBatch):
+        return empty, empty.update(batch)
+    maps, files = batch.load()
+    return empty, {**empty.update(maps), "files": files}
 
 
 class MapScorer:
     """Feed a split's accumulators batch by batch, inline or in ``workers`` processes;
     ``then`` (per batch) receives the per-image values once they are known."""
 
-    def __init__(self, scores: SplitScores, workers: int = 0) -> None:
+    def __init__(
+        self, scores: SplitScores, workers: int = 0, pool: ProcessPoolExecutor | None = None
+    ) -> None:
+        """``pool``: workers started already (by ``start_workers``), kept open at close."""
         self.scores = scores
-        self.pool = None
-        if workers > 0:
+        self.pool, self.own_pool = pool, pool is None
+        if pool is None and workers > 0:
             # spawn: the parent holds torch's threads, which fork would copy mid-state.
             # The command line imports nothing heavy until a command runs, so a
             # spawned worker re-importing the main module stays light.
-            self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+            self.pool = start_workers(workers)
         self.pending: deque[tuple[Future, Callable | None]] = deque()
         self.workers = workers
         self.limit = 2 * max(workers, 1)
@@ -82,7 +97,7 @@ class MapScorer:
             for future in [self.pool.submit(_ready) for _ in range(self.workers)]:
                 future.result()
 
-    def add(self, batch: MapBatch, then: Callable[[dict], None] | None = None) -> None:
+    def add(self, batch: MapBatch | Loadable, then: Callable[[dict], None] | None = None) -> None:
         if self.pool is None:
             _, values = score_batch(self.scores, batch)
             if then is not None:
@@ -102,9 +117,19 @@ class MapScorer:
     def close(self) -> SplitScores:
         """Wait for every batch; returns the split's accumulators with all counts."""
         try:
-            while self.pending:
-                self._collect()
+            self.drain()
         finally:
-            if self.pool is not None:
+            if self.pool is not None and self.own_pool:
                 self.pool.shutdown(cancel_futures=True)
         return self.scores
+
+    def drain(self) -> SplitScores:
+        """Wait for every batch, leaving the workers up."""
+        while self.pending:
+            self._collect()
+        return self.scores
+
+
+def start_workers(workers: int) -> ProcessPoolExecutor | None:
+    """A pool of ``workers`` scoring processes to share between splits (None: 0)."""
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers else None

@@ -29,11 +29,12 @@ from wsolbench.data.kshot import kshot_indices
 from wsolbench.data.splits import Splits, make_loader
 from wsolbench.evaluation.boxes import DEFAULT_INTERVAL
 from wsolbench.evaluation.componenttree import warm_up
-from wsolbench.evaluation.evaluate import evaluate_split, summarize, trivial_boxes
+from wsolbench.evaluation.evaluate import evaluate_split
 from wsolbench.evaluation.perimage import PerImage
 from wsolbench.evaluation.pool import scoring_workers
 from wsolbench.evaluation.protocol import PROTOCOL, TSCAM_RULE
 from wsolbench.evaluation.scores import SplitScores
+from wsolbench.evaluation.summary import summarize, trivial_boxes
 from wsolbench.train.checkpoints import load_checkpoint
 from wsolbench.train.freeze import apply_freeze
 from wsolbench.train.plan import Plan
@@ -336,12 +337,3 @@ def evaluate_splits(p: Plan, prep: Prepared, keep: PerImage) -> dict[str, SplitS
             scoring_workers(cfg.eval_workers, cfg.workers, pixels),
         )
     return scores
-
-
-def results_root(path: str | None, must_exist: bool = False) -> Path:
-    """``--results`` (default ./results). ``must_exist``: a reader's store; a folder
-    that is not there is a one-line error, not an empty table."""
-    root = Path(path) if path else Path("results")
-    if must_exist and path and not root.is_dir():
-        raise UserError(f"--results {root}: no such folder")
-    return root
