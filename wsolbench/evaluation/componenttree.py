@@ -136,30 +136,32 @@ def _add_run(x0, x1, y, w, h, diagonal, forest) -> int:
 
 
 @nb.njit(cache=True)
-def _runs_by_band(band: np.ndarray, nbands: int):
-    """The maximal runs of equal band in each row of a (h, w) band image, grouped by
-    band (counting sort), raster order inside a band: x0, x1, y, and ``start[b]:
-    start[b + 1]`` for band b."""
-    h, w = band.shape
+def _runs_by_band(image: np.ndarray, lut: np.ndarray, nbands: int):
+    """The maximal runs of equal band (``lut[value]``) in each row of a (h, w) image,
+    grouped by band (counting sort), raster order inside a band: x0, x1, y, and
+    ``start[b]: start[b + 1]`` for band b. One pass finds the runs, one places them."""
+    h, w = image.shape
+    rx0, rx1 = np.empty(h * w, np.int32), np.empty(h * w, np.int32)
+    rband = np.empty(h * w, np.int32)
     count = np.zeros(nbands + 1, np.int64)
+    r = -1
     for i in range(h):
+        prev = -1
         for j in range(w):
-            if j == 0 or band[i, j] != band[i, j - 1]:
-                count[band[i, j] + 1] += 1
+            b = lut[image[i, j]]
+            if b != prev:
+                r += 1
+                rx0[r], rband[r], prev = i * w + j, b, b
+                count[b + 1] += 1
+            rx1[r] = j
     start = np.cumsum(count)
     fill = start[:-1].copy()
-    x0 = np.empty(start[-1], np.int32)
+    x0 = np.empty(r + 1, np.int32)
     x1, y = np.empty_like(x0), np.empty_like(x0)
-    for i in range(h):
-        j = 0
-        while j < w:
-            b, e = band[i, j], j + 1
-            while e < w and band[i, e] == b:
-                e += 1
-            k = fill[b]
-            x0[k], x1[k], y[k] = j, e - 1, i
-            fill[b] += 1
-            j = e
+    for k in range(r + 1):
+        d = fill[rband[k]]
+        fill[rband[k]] += 1
+        y[d], x0[d], x1[d] = rx0[k] // w, rx0[k] % w, rx1[k]
     return x0, x1, y, start
 
 
@@ -179,12 +181,28 @@ def _iou(x0, y0, x1, y1, gt) -> float:
 
 
 @nb.njit(cache=True, inline="always")
-def _scan(roots, nroots, forest, w, h, gt, hole) -> tuple[float, int]:
+def _cover(x0, y0, x1, y1, gt) -> float:
+    """The most of a GT box a box covers, |box & g| / |g| (+1 convention): no box
+    inside it has a larger IoU with g, and no hole's box is bigger than the box of
+    the component around it, so it bounds the holes' IoU too (in float64 as well:
+    the IoU divides a smaller integer by a larger one)."""
+    best = 0.0
+    for g in range(gt.shape[0]):
+        iw = min(float(x1), gt[g, 2]) - max(float(x0), gt[g, 0]) + 1
+        ih = min(float(y1), gt[g, 3]) - max(float(y0), gt[g, 1]) + 1
+        area = (gt[g, 2] - gt[g, 0] + 1) * (gt[g, 3] - gt[g, 1] + 1)
+        best = max(best, max(iw, 0.0) * max(ih, 0.0) / area)
+    return best
+
+
+@nb.njit(cache=True, inline="always")
+def _scan(roots, nroots, forest, w, h, gt, hole) -> tuple[float, float, int]:
     """Best IoU over the current components' contour boxes (outer borders, or with
-    ``hole`` the holes: components off the border, their border one pixel around);
-    compacts ``roots`` to the components still alive and returns their count."""
+    ``hole`` the holes: components off the border, their border one pixel around),
+    the most of a GT box one covers (``_cover``); compacts ``roots`` to the
+    components still alive and returns their count."""
     parent, node = forest[0], forest[1]
-    best, kept = -1.0, 0
+    best, cover, kept = -1.0, 0.0, 0
     grow = 1 if hole else 0
     for j in range(nroots):
         r = roots[j]
@@ -192,27 +210,32 @@ def _scan(roots, nroots, forest, w, h, gt, hole) -> tuple[float, int]:
             continue  # merged away, or open to the border (never a hole again)
         roots[kept] = r
         kept += 1
+        bx0, by0 = node[r, X0] - grow, node[r, Y0] - grow
         x1, y1 = min(node[r, X1] + 1 + grow, w - 1), min(node[r, Y1] + 1 + grow, h - 1)
-        best = max(best, _iou(node[r, X0] - grow, node[r, Y0] - grow, x1, y1, gt))
-    return best, kept
+        best = max(best, _iou(bx0, by0, x1, y1, gt))
+        if not hole:
+            cover = max(cover, _cover(bx0, by0, x1, y1, gt))
+    return best, cover, kept
 
 
 @nb.njit(cache=True)
-def _contour_pass(runs, w, h, gt, hole) -> np.ndarray:
-    """Best IoU at each of the m distinct levels (band b: values above b levels).
-    Outer: 8-connected components of the bands above the level, bands added from the
-    top down; boxes (x0, y0, x1 + 1, y1 + 1) clipped to W-1 / H-1, (0, 0, 0, 0) when
-    nothing is above. Holes (``hole``): 4-connected components of the bands at or
-    below the level off the image border, added from the bottom up; cv2 traces a
-    hole's border along the pixels around it, so (x0 - 1, y0 - 1, x1 + 2, y1 + 2)
-    clipped; -1 where there is none."""
+def _contour_pass(runs, w, h, gt, wanted) -> tuple[np.ndarray, np.ndarray]:
+    """Best IoU at each of the m distinct levels (band b: values above b levels), and
+    the most of a GT box a component covers there. Outer (``wanted`` None): 8-connected
+    components of the bands above the level, bands added from the top down; boxes
+    (x0, y0, x1 + 1, y1 + 1) clipped to W-1 / H-1, (0, 0, 0, 0) when nothing is above.
+    Holes (``wanted``: the levels to score): 4-connected components of the bands at or
+    below the level off the image border, added from the bottom up and only up to the
+    last wanted level; cv2 traces a hole's border along the pixels around it, so
+    (x0 - 1, y0 - 1, x1 + 2, y1 + 2) clipped; -1 where there is none."""
     x0, x1, y, start = runs
-    m = start.size - 2
+    m, hole = start.size - 2, wanted is not None
     forest = _new_forest(h, w)
     roots = np.empty(x0.size, np.int32)
     nroots = 0
-    out = np.full(m, -1.0)
-    for step in range(m):
+    out, cover = np.full(m, -1.0), np.zeros(m)
+    steps = m if wanted is None else (np.flatnonzero(wanted)[-1] + 1 if wanted.any() else 0)
+    for step in range(steps):
         level = step if hole else m - 1 - step
         band = level if hole else level + 1  # the band that joins at this level
         for k in range(start[band], start[band + 1]):
@@ -222,43 +245,43 @@ def _contour_pass(runs, w, h, gt, hole) -> np.ndarray:
                 nroots += 1
         if nroots == 0 and not hole:
             out[level] = _iou(0, 0, 0, 0, gt)
-            continue
-        out[level], nroots = _scan(roots, nroots, forest, w, h, gt, hole)
-    return out
+        elif not hole or wanted[level]:
+            out[level], cover[level], nroots = _scan(roots, nroots, forest, w, h, gt, hole)
+    return out, cover
 
 
 @nb.njit(cache=True)
 def _benchmark_bands(m01: np.ndarray, thresholds: np.ndarray):
     """The benchmark's cut of a [0, 1] map: uint8 ``m * 255`` (from float64), cut
-    levels ``int(t * max)``; returns each pixel's band (how many distinct cut levels
-    lie below it), the distinct levels and each threshold's level."""
+    levels ``int(t * max)``; returns the uint8 map, each value's band (how many
+    distinct cut levels lie below it), the distinct levels and each threshold's."""
     h, w = m01.shape
-    gray = np.empty((h, w), np.int32)
+    gray = np.empty((h, w), np.uint8)
     top = 0
     for i in range(h):
         for j in range(w):
-            gray[i, j] = min(int(np.float64(m01[i, j]) * 255.0), 255)
-            top = max(top, gray[i, j])
+            v = min(int(np.float64(m01[i, j]) * 255.0), 255)
+            gray[i, j] = v
+            top = max(top, v)
     levels = np.empty(thresholds.size, np.int64)
     for t in range(thresholds.size):
         levels[t] = int(thresholds[t] * top)
     distinct = np.unique(levels)
     lut = np.searchsorted(distinct, np.arange(256), side="left").astype(np.int32)
-    for i in range(h):
-        for j in range(w):
-            gray[i, j] = lut[gray[i, j]]
-    return gray, distinct, levels
+    return gray, lut, distinct, levels
 
 
 @nb.njit(cache=True)
 def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """(T,) best IoU at each threshold over every box cv2's RETR_TREE contours give
-    (outer and hole borders). Both passes run over every level: finding first which
-    levels have holes (an Euler-number pass) cost more than it saved."""
-    band, distinct, levels = _benchmark_bands(m01, thresholds)
-    h, w = band.shape
-    runs = _runs_by_band(band, distinct.size + 1)
-    best = np.maximum(_contour_pass(runs, w, h, gt, False), _contour_pass(runs, w, h, gt, True))
+    (outer and hole borders)."""
+    gray, lut, distinct, levels = _benchmark_bands(m01, thresholds)
+    h, w = gray.shape
+    runs = _runs_by_band(gray, lut, distinct.size + 1)
+    best, cover = _contour_pass(runs, w, h, gt, None)
+    # A level's holes can beat its outer boxes only where a component covers more of
+    # a GT box than the best IoU; the hole pass stops after the last such level.
+    best = np.maximum(best, _contour_pass(runs, w, h, gt, cover > best)[0])
     return best[np.searchsorted(distinct, levels)]
 
 
@@ -270,7 +293,7 @@ def _largest_boxes(band: np.ndarray, t: int) -> np.ndarray:
     first (the one whose first 2x2 block comes first in raster order). The SAT/TS-CAM
     authors' rule. ``band``: how many of the t thresholds lie below each pixel."""
     h, w = band.shape
-    x0, x1, y, start = _runs_by_band(band, t + 1)
+    x0, x1, y, start = _runs_by_band(band, np.arange(t + 1), t + 1)
     forest = _new_forest(h, w)
     parent, node = forest[0], forest[1]
     out = np.empty((t, 4), np.int64)
