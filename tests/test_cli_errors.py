@@ -135,7 +135,7 @@ def test_help_texts_say_what_each_choice_is(capsys):
     """bench lists its benchmarks by name (no empty choice); show's picks have text; run
     without a method names which methods own an option, not their defaults."""
     bench = _help(capsys, "bench")
-    assert "{," not in bench and "any of mainjob, metrics, train" in bench
+    assert "{," not in bench and "any of mainjob, metrics, evalmaps, train" in bench
     show = " ".join(_help(capsys, "show").split())
     assert "--worst the test images of lowest IoU (default)" in show
     run = " ".join(_help(capsys, "run").split())
