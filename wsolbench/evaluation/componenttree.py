@@ -142,7 +142,7 @@ def _runs_by_band(image: np.ndarray, lut: np.ndarray, nbands: int):
     ``start[b]: start[b + 1]`` for band b. One pass finds the runs, one places them."""
     h, w = image.shape
     rx0, rx1 = np.empty(h * w, np.int32), np.empty(h * w, np.int32)
-    rband = np.empty(h * w, np.int32)
+    ry, rband = np.empty(h * w, np.int32), np.empty(h * w, np.int32)
     count = np.zeros(nbands + 1, np.int64)
     r = -1
     for i in range(h):
@@ -151,7 +151,7 @@ def _runs_by_band(image: np.ndarray, lut: np.ndarray, nbands: int):
             b = lut[image[i, j]]
             if b != prev:
                 r += 1
-                rx0[r], rband[r], prev = i * w + j, b, b
+                rx0[r], ry[r], rband[r], prev = j, i, b, b
                 count[b + 1] += 1
             rx1[r] = j
     start = np.cumsum(count)
@@ -161,7 +161,7 @@ def _runs_by_band(image: np.ndarray, lut: np.ndarray, nbands: int):
     for k in range(r + 1):
         d = fill[rband[k]]
         fill[rband[k]] += 1
-        y[d], x0[d], x1[d] = rx0[k] // w, rx0[k] % w, rx1[k]
+        y[d], x0[d], x1[d] = ry[k], rx0[k], rx1[k]
     return x0, x1, y, start
 
 
