@@ -110,7 +110,9 @@ def test_checkpoint_in_a_config_file_is_its_content(tiny_runs, cli, tmp_path):
     ids = {}
     for name, path in (("a", a), ("b", b)):
         cfg = tmp_path / f"{name}.yaml"
-        cfg.write_text(f"method: sat\ncheckpoint: {path}\nepochs: 1\nkshot: 5\nseed: 3\n")
+        cfg.write_text(
+            f"method: sat\ncheckpoint: {path}\nepochs: 1\nkshot: 5\nseed: 3\neval_split: val\n"
+        )
         rc, out, err = cli("run", "--config", str(cfg), "--results", str(tmp_path / "r"))
         assert rc == 0, err
         (rec,) = [
@@ -122,7 +124,8 @@ def test_checkpoint_in_a_config_file_is_its_content(tiny_runs, cli, tmp_path):
         assert rec["config"]["checkpoint_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert ids["a"] != ids["b"]
     rc, out, err = cli("evaluate", "sat", "--checkpoint", str(b), "--epochs", "1", "--kshot", "5",
-                       "--seed", "3", "--results", str(tmp_path / "r"))  # fmt: skip
+                       "--seed", "3", "--eval-split", "val",
+                       "--results", str(tmp_path / "r"))  # fmt: skip
     assert rc == 0 and "already finished" in err and ids["b"] in out
 
 
