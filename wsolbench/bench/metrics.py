@@ -168,7 +168,9 @@ def _pool_rows(maps: list, boxes: np.ndarray) -> list[tuple]:
     counts = [c for c in counts if c <= available_cpus()]
     times, first = {}, None
     for workers in counts:
-        scores, times[workers] = _pool_seconds(maps, boxes, workers)
+        # best of 3 rounds: this VM's speed drifts from one to the next
+        rounds = [_pool_seconds(maps, boxes, workers) for _ in range(3)]
+        scores, times[workers] = rounds[0][0], min(t for _, t in rounds)
         hits = (scores.maxbox.state["hits"], scores.box.state["iou"])
         first = first or hits
         if not all(np.array_equal(a, b) for a, b in zip(first, hits, strict=True)):
@@ -179,7 +181,7 @@ def _pool_rows(maps: list, boxes: np.ndarray) -> list[tuple]:
             f"scoring pool, both box rules, {len(maps)} maps, 1..{top} workers",
             ", ".join(f"{w}: {t:.2f} s" for w, t in times.items()),
             f"{times[1] / times[top]:.2f}x from {top} workers (target 1.8x on 2 cores)",
-            "worker start excluded, maps made before the timer; equal counts",
+            "best of 3 rounds; worker start excluded, maps made before the timer; equal counts",
         )
     ]
 
