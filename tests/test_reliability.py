@@ -495,3 +495,30 @@ def test_a_map_whose_header_claims_a_huge_shape_is_refused_before_allocating(cli
     err = one_line_exit_2(*cli("evaluate-maps", str(tmp_path), "--metadata", str(meta),
                                "--name", "x"))  # fmt: skip
     assert "a.jpg.npy: the header claims shape (400000, 400000), the file holds less" in err
+
+
+def test_a_signal_landing_just_after_the_lock_is_taken_leaves_nothing(tmp_path, monkeypatch):
+    """SIGTERM can arrive between the lock file appearing and the holder's cleanup being
+    set up: the lock (whole, with this attempt's token) and its folders go anyway."""
+    import wsolbench.core.lock as lock_module
+
+    real_link = os.link
+
+    def link_then_signal(src, dst):
+        real_link(src, dst)
+        raise KeyboardInterrupt  # as the SIGTERM handler's exception would land here
+
+    monkeypatch.setattr(lock_module.os, "link", link_then_signal)
+    lock = tmp_path / "results" / ".locks" / "r.lock"
+    with pytest.raises(KeyboardInterrupt):
+        with held(lock, what="run r"):
+            pass
+    assert not (tmp_path / "results").exists()
+    # A twin holding the same lock in this process keeps it when a second attempt fails.
+    monkeypatch.setattr(lock_module.os, "link", real_link)
+    with held(lock, what="run r"):
+        with pytest.raises(UserError, match="running elsewhere"):
+            with held(lock, wait=False, what="run r"):
+                pass
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert not (tmp_path / "results").exists()

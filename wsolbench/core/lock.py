@@ -1,7 +1,8 @@
-"""One holder per piece of work: a lock file made with O_EXCL (atomic on local and
-network filesystems) that holds host, pid and start time, and whose mtime a heartbeat
-thread refreshes. A lock whose holder is dead (same host) or silent for longer than
-``STALE_S`` is stale and taken over, so a killed run never blocks its twin for good."""
+"""One holder per piece of work: a lock file linked in whole (``os.link`` of a written
+draft: atomic on local and network filesystems) that holds host, pid and start time,
+and whose mtime a heartbeat thread refreshes. A lock whose holder is dead (same host)
+or silent for longer than ``STALE_S`` is stale and taken over, so a killed run never
+blocks its twin for good."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,25 +49,40 @@ def _alive(holder: dict) -> bool:
     return True
 
 
-def _try_take(path: Path) -> bool:
+def _draft(path: Path, token: str) -> Path:
+    """One attempt's draft of the lock file, beside it."""
+    return path.with_name(f".{path.name}.{token}")
+
+
+def _try_take(path: Path, token: str) -> bool:
+    """Write the holder to a draft, then link it in as the lock (atomic, fails if the
+    lock exists): a lock file is never seen half-written, so one a signal interrupted
+    is still whole, and its ``token`` says which attempt made it."""
+    info = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
+    info["token"] = token
+    draft = _draft(path, token)
     try:
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            draft.write_text(json.dumps(info))
         except FileNotFoundError:  # the last holder removed the empty lock folder
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            draft.write_text(json.dumps(info))
+        os.link(draft, path)
     except FileExistsError:
         return False
-    except OSError as e:
+    except OSError as e:  # a full disk or a read-only folder
         raise UserError(f"{path}: cannot take the lock ({e.strerror})") from None
-    info = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(info, f)
-    except OSError as e:  # a full disk lets the file be made, not written
-        path.unlink(missing_ok=True)
-        raise UserError(f"{path}: cannot take the lock ({e.strerror})") from None
+    finally:
+        draft.unlink(missing_ok=True)
     return True
+
+
+def _release(path: Path, token: str) -> None:
+    """Remove the lock if this attempt took it (whatever interrupted taking it)."""
+    _draft(path, token).unlink(missing_ok=True)
+    holder = _holder(path)
+    if holder and holder.get("token") == token:
+        path.unlink(missing_ok=True)
 
 
 def describe(holder: dict) -> str:
@@ -73,10 +90,10 @@ def describe(holder: dict) -> str:
     return f"{holder.get('host')}, pid {holder.get('pid')}, since {since}"
 
 
-def _acquire(path: Path, wait: bool, what: str) -> bool:
+def _acquire(path: Path, wait: bool, what: str, token: str) -> bool:
     """Take the lock; True if this process waited for another holder first."""
     waited = False
-    while not _try_take(path):
+    while not _try_take(path, token):
         holder = _holder(path)
         if holder is not None and not _alive(holder):
             path.unlink(missing_ok=True)  # stale: its holder died; take it over
@@ -97,22 +114,18 @@ def held(path: Path, wait: bool = True, what: str = "this work") -> Iterator[boo
     ``wait=False``: a live holder is a one-line error naming it. The folders made to
     hold the lock go again when they are left empty."""
     made = missing_folders(path.parent)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        waited = _acquire(path, wait, what)
-    except OSError as e:
-        remove_empty(made)
-        raise UserError(f"{path.parent}: cannot create ({e.strerror})") from None
-    except BaseException:
-        remove_empty(made)
-        raise
-    stop = threading.Event()
-    threading.Thread(target=_heartbeat, args=(path, stop), daemon=True).start()
-    try:
+    stop, token = threading.Event(), uuid.uuid4().hex
+    try:  # one cleanup for every point a signal can land at, taking the lock included
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            waited = _acquire(path, wait, what, token)
+        except OSError as e:
+            raise UserError(f"{path.parent}: cannot create ({e.strerror})") from None
+        threading.Thread(target=_heartbeat, args=(path, stop), daemon=True).start()
         yield not waited
     finally:
         stop.set()
-        path.unlink(missing_ok=True)
+        _release(path, token)
         remove_empty(list(dict.fromkeys([path.parent, *made])))  # the lock folder too
 
 

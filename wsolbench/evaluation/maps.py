@@ -375,14 +375,15 @@ def _scores(req: MapsRequest, gt: GroundTruth, known: dict) -> tuple[dict, dict,
     why_not = _no_threshold_split(req, gt)
     if why_not:  # GT-known cannot be reported: the authors' rule is not run at all
         test.box = None
-    images = len(gt.test) + (len(gt.val) if gt.val is not None and not why_not else 0)
+    own_split = req.threshold_on == "test" or req.split == "val"  # picks its own threshold
+    images = len(gt.test) + (0 if why_not or own_split else len(gt.val))
     workers = scoring_workers(req.workers, 0, images * gt.image_size[0] * gt.image_size[1])
     pool = start_workers(workers)
+
+    def work(scores: SplitScores) -> tuple:
+        return scores, pool, workers, known
+
     try:
-
-        def work(scores: SplitScores) -> tuple:
-            return scores, pool, workers, known
-
         digests = {req.split: _score_folder(req.folder, gt.test, gt.image_size, req, work(test))}
         val = None if why_not else _threshold_split(req, gt, test, digests, work)
     finally:
