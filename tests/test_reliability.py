@@ -522,3 +522,19 @@ def test_a_signal_landing_just_after_the_lock_is_taken_leaves_nothing(tmp_path, 
                 pass
         assert json.loads(lock.read_text())["pid"] == os.getpid()
     assert not (tmp_path / "results").exists()
+
+
+def test_a_filesystem_without_hard_links_still_locks(tmp_path, monkeypatch):
+    import wsolbench.core.lock as lock_module
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(lock_module.os, "link", no_links)
+    lock = tmp_path / ".locks" / "r.lock"
+    with held(lock, what="run r"):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+        with pytest.raises(UserError, match="running elsewhere"):
+            with held(lock, wait=False, what="run r"):
+                pass
+    assert not lock.parent.exists()

@@ -6,6 +6,7 @@ blocks its twin for good."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -67,7 +68,7 @@ def _try_take(path: Path, token: str) -> bool:
         except FileNotFoundError:  # the last holder removed the empty lock folder
             path.parent.mkdir(parents=True, exist_ok=True)
             draft.write_text(json.dumps(info))
-        os.link(draft, path)
+        _link_or_create(draft, path, info)
     except FileExistsError:
         return False
     except OSError as e:  # a full disk or a read-only folder
@@ -75,6 +76,18 @@ def _try_take(path: Path, token: str) -> bool:
     finally:
         draft.unlink(missing_ok=True)
     return True
+
+
+def _link_or_create(draft: Path, path: Path, info: dict) -> None:
+    """``os.link``; where the filesystem has no hard links (FAT, some SMB mounts), an
+    exclusive create and a write, as atomic though not whole at once."""
+    try:
+        os.link(draft, path)
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        with os.fdopen(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666), "w") as f:
+            json.dump(info, f)
 
 
 def _release(path: Path, token: str) -> None:
