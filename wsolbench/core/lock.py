@@ -59,8 +59,7 @@ def _try_take(path: Path, token: str) -> bool:
     """Write the holder to a draft, then link it in as the lock (atomic, fails if the
     lock exists): a lock file is never seen half-written, so one a signal interrupted
     is still whole, and its ``token`` says which attempt made it."""
-    info = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
-    info["token"] = token
+    info = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time(), "token": token}
     draft = _draft(path, token)
     try:
         try:

@@ -203,8 +203,8 @@ class MapFiles:
 def _score_folder(
     folder: Path, ds: WSOLSplit, size: tuple[int, int], req: MapsRequest, work: tuple
 ) -> str:
-    """Feed every map of a split into ``work`` = (its scores, the scoring pool and its
-    size or None, 0, the files' sha256 by path from ``maps_digest``). Each file is
+    """Feed every map of a split into ``work`` = (its scores, the scoring pool or None,
+    the pool's size, the files' sha256 by path from ``maps_digest``). Each file is
     hashed again as it is scored: one changed since is an error. Returns the split's
     sha256 (over its ids and files' sha256, as ``maps_digest``)."""
     scores, pool, workers, known = work
@@ -219,8 +219,8 @@ def _score_folder(
             seen[path] = sha
 
     for start in range(0, len(ds), MAPS_PER_BATCH):
-        files = _batch_files(folder, ds, range(start, min(start + MAPS_PER_BATCH, len(ds))))
-        files.size, files.resize = size, req.resize
+        images = range(start, min(start + MAPS_PER_BATCH, len(ds)))
+        files = _batch_files(folder, ds, images, size, req.resize)
         scorer.add(files, functools.partial(check, paths=files.paths))
         phase.count(len(files.paths))
     scorer.drain()
@@ -230,8 +230,11 @@ def _score_folder(
     return digest.hexdigest()
 
 
-def _batch_files(folder: Path, ds: WSOLSplit, indices: range) -> MapFiles:
-    """The map files and targets of images ``indices``; a missing map is an error."""
+def _batch_files(
+    folder: Path, ds: WSOLSplit, indices: range, size: tuple[int, int], resize: bool
+) -> MapFiles:
+    """The map files and targets of images ``indices``, to be read at ``size``
+    (``resize``: resizing maps of another shape); a missing map is an error."""
     paths, boxes, masks = [], [], []
     for i in indices:
         path = map_path(folder, ds.image_ids[i])
@@ -241,7 +244,7 @@ def _batch_files(folder: Path, ds: WSOLSplit, indices: range) -> MapFiles:
         paths.append(path)
         boxes.append(t["boxes"].numpy())
         masks.append(t["mask"].numpy() if "mask" in t else None)
-    return MapFiles(paths, boxes, None if masks[0] is None else masks, FRAME, False)
+    return MapFiles(paths, boxes, None if masks[0] is None else masks, size, resize)
 
 
 def maps_digest(folder: Path, gt: GroundTruth) -> tuple[str, dict[Path, str]]:
@@ -375,8 +378,7 @@ def _scores(req: MapsRequest, gt: GroundTruth, known: dict) -> tuple[dict, dict,
     why_not = _no_threshold_split(req, gt)
     if why_not:  # GT-known cannot be reported: the authors' rule is not run at all
         test.box = None
-    own_split = req.threshold_on == "test" or req.split == "val"  # picks its own threshold
-    images = len(gt.test) + (0 if why_not or own_split else len(gt.val))
+    images = len(gt.test) + (0 if why_not or _picks_own_threshold(req) else len(gt.val))
     workers = scoring_workers(req.workers, 0, images * gt.image_size[0] * gt.image_size[1])
     pool = start_workers(workers)
 
@@ -415,9 +417,14 @@ def _ground_truth(req: MapsRequest, manifest: dict | None) -> tuple[GroundTruth,
     return gt, req.dataset, frame
 
 
+def _picks_own_threshold(req: MapsRequest) -> bool:
+    """Whether the scored split picks GT-known's box threshold itself (no val maps)."""
+    return req.threshold_on == "test" or req.split == "val"
+
+
 def _no_threshold_split(req: MapsRequest, gt: GroundTruth) -> str | None:
     """Why no split can pick GT-known's box threshold, or None when one can."""
-    if req.threshold_on == "test" or req.split == "val":
+    if _picks_own_threshold(req):
         return None
     if gt.val is None:
         return "no val split"
@@ -431,7 +438,7 @@ def _threshold_split(
 ) -> SplitScores:
     """Scores of the split that picks GT-known's threshold (the val maps, scored
     here, unless the split picks its own)."""
-    if req.threshold_on == "test" or req.split == "val":
+    if _picks_own_threshold(req):
         return test
     val = SplitScores.for_split(
         gt.val, False, classify=False, cam_curve_interval=req.cam_curve_interval
