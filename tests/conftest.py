@@ -37,6 +37,13 @@ def pytest_configure(config):
         DATASETS.get("synthetic")().load(None)  # drawn once, then read from its cache
 
 
+def pytest_collection_modifyitems(items):
+    """The slow tests first (a stable sort, the same on every xdist worker), so the
+    two workers end on short tests together rather than one waiting on the other's
+    last long run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def cli(tmp_path, monkeypatch, capsys):
     """Run ``wsolbench`` in this process, as the command would (``main(argv)``) in

@@ -263,6 +263,7 @@ def test_hub_weights_load_into_each_network(hub, tmp_path, arch):
 # --- end to end ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["acol", "spg"])
 def test_acol_and_spg_run_one_epoch_on_the_synthetic_data(cli, tmp_path, method):
     # Scored on val (300 images) in test's place, as a tuning trial is: the whole path
@@ -278,6 +279,7 @@ def test_acol_and_spg_run_one_epoch_on_the_synthetic_data(cli, tmp_path, method)
     assert 0 <= rec["metrics"]["maxboxaccv2"] <= 100
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["vgg16", "inception_v3"])
 def test_acol_and_spg_run_on_the_miniature_cub(cli, tmp_path, arch):
     """The two networks new to wsolbench end to end (ResNet-50's layout runs end to end

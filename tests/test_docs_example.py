@@ -5,6 +5,7 @@ records without any change to wsolbench."""
 import json
 import re
 
+import pytest
 from conftest import REPO
 
 
@@ -41,6 +42,7 @@ def run_example(cli_process, tmp_path, name: str, *extra: str, listed: bool = Tr
     return json.loads(record.read_text()), listing
 
 
+@pytest.mark.slow
 def test_guide_example_runs_from_an_installed_distribution(cli_process, tmp_path):
     rec, listing = run_example(cli_process, tmp_path, "patchnorm")
     assert "norm of each final patch token" in listing
@@ -48,6 +50,7 @@ def test_guide_example_runs_from_an_installed_distribution(cli_process, tmp_path
     assert len(rec["history"]) == 1 and 0 <= rec["metrics"]["gt_known_loc"] <= 100
 
 
+@pytest.mark.slow
 def test_guide_cnn_example_overrides_the_training_step(cli_process, tmp_path):
     rec, _ = run_example(cli_process, tmp_path, "mixcam", "--alpha", "0.5", listed=False)
     assert rec["config"]["backbone"] == "wsolbench_resnet_micro_64"

@@ -104,6 +104,7 @@ def test_interval_covers_the_true_difference_at_about_the_nominal_rate():
     assert 0.89 <= covered / 200 <= 0.99
 
 
+@pytest.mark.slow
 def test_compare_prints_each_side_and_the_interval(cli, tiny_runs):
     store = next(iter(tiny_runs.values())).parent
     sat, tscam = tiny_runs["sat"].name, tiny_runs["tscam"].name
@@ -135,6 +136,7 @@ def run_tune(store, **kw):
     return tune(req, Store(store))
 
 
+@pytest.mark.slow
 def test_tune_selects_on_val_and_never_reads_test(tmp_path, monkeypatch):
     from wsolbench.datasets import synthetic
 

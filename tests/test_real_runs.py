@@ -119,6 +119,7 @@ def test_export_then_evaluate_maps_gives_the_same_metrics(cli, data, tmp_path, f
     assert maps["threshold"] == run["threshold"]
 
 
+@pytest.mark.slow
 def test_cnn_methods_run_on_the_miniature_cub(cli, data, tmp_path):
     """The benchmark's CNN methods on the miniature CUB: CAM on the real-dataset
     default, ResNet-50 (from scratch: no hub weights here), the others on the micro

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import uuid
 
+import pytest
 from conftest import REPO
 
 from wsolbench.core.registry import METHODS
@@ -40,6 +41,7 @@ def test_new_file_in_methods_folder_is_listed(cli, tmp_path, monkeypatch):
     assert "sat" in out and "synthetic" in out
 
 
+@pytest.mark.slow
 def test_entry_point_plugin_from_installed_distribution(cli_process, tmp_path):
     site = tmp_path / "site"
     (site / "extmethod_pkg").mkdir(parents=True)

@@ -429,6 +429,7 @@ def test_bad_settings_are_refused_before_torch_is_imported():
     assert out.split() == ["2", "False"]
 
 
+@pytest.mark.slow
 def test_sigterm_is_one_line_and_leaves_no_empty_run_folder(tmp_path):
     proc = subprocess.Popen(["wsolbench", "run", "sat", "--epochs", "3", "--results",
                              str(tmp_path / "r")], stderr=subprocess.PIPE, text=True)  # fmt: skip

@@ -24,8 +24,10 @@ PROFILE = str(REPO / "slurm" / "test.yaml")
 
 
 @pytest.fixture(scope="module")
-def slurm():
-    """A running cluster: started here (and stopped after) unless one already runs."""
+def slurm(request):
+    """A running cluster: started here (and stopped after) unless one already runs. The
+    stop (several seconds of daemons shutting down) runs while the worker's other tests
+    do, and the session waits for it at its end."""
     if shutil.which("sbatch") is None:
         pytest.skip("SLURM is not installed here; `slurm/cluster.sh install` installs it (CI does)")
     if os.geteuid() != 0:
@@ -42,7 +44,13 @@ def slurm():
     else:
         os.environ["SLURM_CONF"] = old
     if "slurmctld: stopped" in before:
-        subprocess.run([CLUSTER, "stop"], check=True, timeout=120)
+        stopping = subprocess.Popen([CLUSTER, "stop"])
+        request.config.add_cleanup(lambda: _stopped(stopping))
+
+
+def _stopped(proc: subprocess.Popen) -> None:
+    if proc.wait(timeout=120) != 0:
+        raise RuntimeError(f"{CLUSTER} stop failed (exit {proc.returncode})")
 
 
 def sacct(*args: str) -> list[list[str]]:

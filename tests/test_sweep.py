@@ -96,6 +96,7 @@ def test_missing_sweep_and_bad_flags(tmp_path, capsys):
     assert main(["sweep", path, "--executor", "pbs"]) == 2
 
 
+@pytest.mark.slow
 def test_local_sweep_runs_skips_and_collects(tmp_path, cli):
     path = write(tmp_path, TINY)
     code, out, err = cli("sweep", path, "--dry-run")
@@ -130,6 +131,7 @@ def test_local_sweep_runs_skips_and_collects(tmp_path, cli):
     assert list(table["GT-known Loc"]) == pytest.approx(expect, abs=0.006)
 
 
+@pytest.mark.slow
 def test_failed_run_is_reported_and_does_not_block_the_rest(tmp_path, cli, monkeypatch):
     # The CUB run fails inside its task (an empty data folder: its annotation files are
     # missing when the task loads them); the synthetic one finishes.

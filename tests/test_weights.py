@@ -47,6 +47,7 @@ def env_for(home):
     return {"HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}
 
 
+@pytest.mark.slow
 def test_hub_weights_load_through_timm_from_the_cache(cli_process, tmp_path, cub):
     path, state = write_hub_cache(tmp_path / "hf")
     rc, out, err = cli_process(

@@ -7,7 +7,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import norm
+from scipy.special import ndtr  # norm.cdf's own function; scipy.stats takes 1 s to import
 
 from wsolbench.core.config import RunConfig
 from wsolbench.models.trunk import ModelOutput
@@ -19,7 +19,7 @@ def _gaussian_kernel_np(kernlen: int, nsig: float) -> np.ndarray:
     # spanning [-nsig, nsig] (plus half a bin each side), outer product, sqrt.
     interval = (2 * nsig + 1.0) / kernlen
     x = np.linspace(-nsig - interval / 2.0, nsig + interval / 2.0, kernlen + 1)
-    k1 = np.diff(norm.cdf(x))
+    k1 = np.diff(ndtr(x))
     k = np.sqrt(np.outer(k1, k1))
     return k / k.sum()
 
