@@ -75,7 +75,7 @@ def final_states(job_id: str, timeout_s: float = 60) -> dict[str, str]:
 ARRAY = """name: array
 method: sat
 dataset: [synthetic, cub]
-settings: {epochs: 1, pretrained: none}
+settings: {epochs: 1, pretrained: none, eval_split: val}
 grid:
   kshot: [1, 2]
   seed: [0]
@@ -121,7 +121,11 @@ def test_job_array_runs_collects_and_skips_on_resubmit(slurm, tmp_path, cli, mon
     assert len(log.read_text().splitlines()) == 4
 
 
-LONG = "name: long\nmethod: sat\nsettings: {epochs: 6, kshot: 20, batch_size: 8, seed: 5}\n"
+# Scored on val, so the requeued task and the reference spend a third of the scoring.
+LONG = (
+    "name: long\nmethod: sat\n"
+    "settings: {epochs: 6, kshot: 20, batch_size: 8, seed: 5, eval_split: val}\n"
+)
 
 
 @pytest.mark.slow

@@ -14,7 +14,11 @@ from wsolbench.cluster.sweep import append_jobs, status, submitted_jobs
 from wsolbench.cluster.sweepfile import load_sweep
 from wsolbench.core.store import Store, write_json
 
-TINY = "name: tiny\nmethod: sat\nsettings: {epochs: 1, kshot: 1}\ngrid:\n  seed: [0, 1]\n"
+# Scored on val (a third of the scoring) in test's place, as a tuning trial is.
+TINY = (
+    "name: tiny\nmethod: sat\nsettings: {epochs: 1, kshot: 1, eval_split: val}\n"
+    "grid:\n  seed: [0, 1]\n"
+)
 
 
 def write(tmp_path, text, name="s.yaml"):
@@ -135,7 +139,7 @@ def test_local_sweep_runs_skips_and_collects(tmp_path, cli):
 def test_failed_run_is_reported_and_does_not_block_the_rest(tmp_path, cli, monkeypatch):
     # The CUB run fails inside its task (an empty data folder: its annotation files are
     # missing when the task loads them); the synthetic one finishes.
-    settings = "settings: {epochs: 1, kshot: 1, pretrained: none}\n"
+    settings = "settings: {epochs: 1, kshot: 1, pretrained: none, eval_split: val}\n"
     text = "method: sat\ndataset: [cub, synthetic]\n" + settings
     path = write(tmp_path, text)
     (tmp_path / "no-data" / "cub").mkdir(parents=True)
