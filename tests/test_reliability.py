@@ -360,8 +360,10 @@ def test_two_identical_evaluations_started_together_run_once(tiny_runs, tmp_path
     """Two processes: one evaluates, the other waits for it (or finds its record) and
     prints the same record; one run folder."""
     model = str(tiny_runs["sat"] / "model.pt")
+    # Scored on val: the race is the same at a third of the scoring.
     args = ["wsolbench", "evaluate", "sat", "--checkpoint", model, "--epochs", "1",
-            "--kshot", "5", "--seed", "3", "--results", str(tmp_path / "r")]  # fmt: skip
+            "--kshot", "5", "--seed", "3", "--eval-split", "val",
+            "--results", str(tmp_path / "r")]  # fmt: skip
     procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]  # fmt: skip
     results = [p.communicate(timeout=600) for p in procs]
