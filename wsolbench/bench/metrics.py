@@ -124,13 +124,14 @@ def _profile_row(maps: list, boxes: np.ndarray, thresholds: np.ndarray) -> tuple
     gts = [np.asarray(b, np.float64)[None] for b in boxes]
     prepared = [ct._benchmark_bands(m, thresholds) for m in maps]
     runs = [ct._runs_by_band(gray, lut, d.size + 1) for gray, lut, d, _ in prepared]
-    outer = [ct._contour_pass(r, 224, 224, g, None) for r, g in zip(runs, gts, strict=True)]
+    none = np.empty(0, bool)
+    outer = [ct._contour_pass(r, 224, 224, g, False, none) for r, g in zip(runs, gts, strict=True)]
     wanted = [cover > best for best, cover in outer]
     stages = {
         "bands": lambda i: ct._benchmark_bands(maps[i], thresholds),
         "runs": lambda i: ct._runs_by_band(*prepared[i][:2], prepared[i][2].size + 1),
-        "outer pass": lambda i: ct._contour_pass(runs[i], 224, 224, gts[i], None),
-        "hole pass": lambda i: ct._contour_pass(runs[i], 224, 224, gts[i], wanted[i]),
+        "outer pass": lambda i: ct._contour_pass(runs[i], 224, 224, gts[i], False, none),
+        "hole pass": lambda i: ct._contour_pass(runs[i], 224, 224, gts[i], True, wanted[i]),
     }
     spent = {}
     for name, fn in stages.items():

@@ -219,22 +219,23 @@ def _scan(roots, nroots, forest, w, h, gt, hole) -> tuple[float, float, int]:
 
 
 @nb.njit(cache=True)
-def _contour_pass(runs, w, h, gt, wanted) -> tuple[np.ndarray, np.ndarray]:
+def _contour_pass(runs, w, h, gt, hole, wanted) -> tuple[np.ndarray, np.ndarray]:
     """Best IoU at each of the m distinct levels (band b: values above b levels), and
-    the most of a GT box a component covers there. Outer (``wanted`` None): 8-connected
-    components of the bands above the level, bands added from the top down; boxes
-    (x0, y0, x1 + 1, y1 + 1) clipped to W-1 / H-1, (0, 0, 0, 0) when nothing is above.
-    Holes (``wanted``: the levels to score): 4-connected components of the bands at or
-    below the level off the image border, added from the bottom up and only up to the
-    last wanted level; cv2 traces a hole's border along the pixels around it, so
-    (x0 - 1, y0 - 1, x1 + 2, y1 + 2) clipped; -1 where there is none."""
+    the most of a GT box a component covers there. Outer (not ``hole``; ``wanted``
+    unread): 8-connected components of the bands above the level, bands added from the
+    top down; boxes (x0, y0, x1 + 1, y1 + 1) clipped to W-1 / H-1, (0, 0, 0, 0) when
+    nothing is above. Holes (``wanted``: the levels to score): 4-connected components
+    of the bands at or below the level off the image border, added from the bottom up
+    and only up to the last wanted level; cv2 traces a hole's border along the pixels
+    around it, so (x0 - 1, y0 - 1, x1 + 2, y1 + 2) clipped; -1 where there is none.
+    One signature for both passes, so numba compiles it once."""
     x0, x1, y, start = runs
-    m, hole = start.size - 2, wanted is not None
+    m = start.size - 2
     forest = _new_forest(h, w)
     roots = np.empty(x0.size, np.int32)
     nroots = 0
     out, cover = np.full(m, -1.0), np.zeros(m)
-    steps = m if wanted is None else (np.flatnonzero(wanted)[-1] + 1 if wanted.any() else 0)
+    steps = m if not hole else (np.flatnonzero(wanted)[-1] + 1 if wanted.any() else 0)
     for step in range(steps):
         level = step if hole else m - 1 - step
         band = level if hole else level + 1  # the band that joins at this level
@@ -278,10 +279,10 @@ def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np
     gray, lut, distinct, levels = _benchmark_bands(m01, thresholds)
     h, w = gray.shape
     runs = _runs_by_band(gray, lut, distinct.size + 1)
-    best, cover = _contour_pass(runs, w, h, gt, None)
+    best, cover = _contour_pass(runs, w, h, gt, False, np.empty(0, np.bool_))
     # A level's holes can beat its outer boxes only where a component covers more of
     # a GT box than the best IoU; the hole pass stops after the last such level.
-    best = np.maximum(best, _contour_pass(runs, w, h, gt, cover > best)[0])
+    best = np.maximum(best, _contour_pass(runs, w, h, gt, True, cover > best)[0])
     return best[np.searchsorted(distinct, levels)]
 
 
@@ -338,15 +339,21 @@ def best_contour_iou(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) ->
     return _contour_best(_as_float_map(m01), gt, np.asarray(thresholds, np.float64))
 
 
-def warm_up() -> float:
-    """Compile (or load from numba's cache) both rules' kernels on a tiny map, so the
-    first scored batch does not pay for it; the seconds it took."""
+RULES = ("largest", "contour")
+
+
+def warm_up(*rules: str) -> float:
+    """Compile (or load from numba's cache) the kernels of ``rules`` (default: both
+    rules) on a tiny map, so the first scored batch does not pay for it; the seconds it
+    took. Each rule compiles on its own, so two processes can compile them at once."""
     import time
 
     t0 = time.perf_counter()
     tiny = np.linspace(0.0, 1.0, 16).reshape(4, 4)
     thresholds = np.arange(0.0, 1.0, 0.5)
-    largest_component_boxes(tiny, thresholds)
-    for m in (tiny, tiny.astype(np.float32)):
-        best_contour_iou(m, np.array([[0.0, 0.0, 2.0, 2.0]]), thresholds)
+    if "largest" in (rules or RULES):
+        largest_component_boxes(tiny, thresholds)
+    if "contour" in (rules or RULES):
+        for m in (tiny, tiny.astype(np.float32)):
+            best_contour_iou(m, np.array([[0.0, 0.0, 2.0, 2.0]]), thresholds)
     return time.perf_counter() - t0
