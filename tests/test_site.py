@@ -13,6 +13,9 @@ import pytest
 from conftest import copy_runs
 from PIL import Image
 
+# One worker builds the module's site once (--dist loadgroup), not one site per worker.
+pytestmark = pytest.mark.xdist_group("site")
+
 CHROMIUM = shutil.which("chromium")
 needs_browser = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (`slurm/cluster.sh install`)"

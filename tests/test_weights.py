@@ -48,8 +48,10 @@ def env_for(home):
 
 
 @pytest.mark.slow
-def test_hub_weights_load_through_timm_from_the_cache(cli_process, tmp_path, cub):
-    path, state = write_hub_cache(tmp_path / "hf")
+def test_hub_weights_load_through_timm_from_the_cache(
+    cli_process, cli, tmp_path, cub, empty_hub_cache
+):
+    path, state = write_hub_cache(empty_hub_cache)
     rc, out, err = cli_process(
         "run", "sat", "--dataset", "cub", "--data-root", str(cub), *TINY,
         env=env_for(tmp_path / "hf"),
@@ -65,7 +67,8 @@ def test_hub_weights_load_through_timm_from_the_cache(cli_process, tmp_path, cub
     # Every trunk tensor came from the file; what is left is SAT's own and the head.
     assert w["loaded"] == len(state) - 2  # all but the classifier's weight and bias
     assert all(k.startswith(("head.", "loc_", "spatial")) for k in w["missing"]), w["missing"]
-    rc, out, _ = cli_process("weights", "list", env=env_for(tmp_path / "hf"))
+    # The listing reads the same cache (in this process, pointed at it).
+    rc, out, _ = cli("weights", "list")
     assert rc == 0 and REPO[5:] in out and w["sha256"] in out
 
 
