@@ -4,9 +4,13 @@ records without any change to wsolbench."""
 
 import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import REPO
+
+from wsolbench.core.registry import METHODS
 
 
 def install(tmp_path, code: str, name: str) -> dict:
@@ -26,13 +30,24 @@ def guide_examples() -> list[str]:
     return re.findall(r"```python\n(.*?)```", guide, re.S)
 
 
-def run_example(cli_process, tmp_path, name: str, *extra: str, listed: bool = True):
-    """The example's record (and ``wsolbench list``'s output, when ``listed``)."""
+def listed(cli, monkeypatch, site: Path, name: str) -> str:
+    """``wsolbench list``'s output in this process with the distribution on its path
+    (entry points are read from sys.path) and the registry searched afresh; the run,
+    in its own process, proves the installed distribution is found there too."""
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(METHODS, "_items", dict(METHODS._items))
+    monkeypatch.setattr(METHODS, "_discovered", False)
+    try:
+        rc, listing, err = cli("list")
+    finally:
+        sys.modules.pop(f"guide_{name}", None)
+    assert rc == 0 and name in listing, err
+    return listing
+
+
+def run_example(cli_process, tmp_path, name: str, *extra: str) -> dict:
+    """The example's record, run by the installed command in a new process."""
     env = install(tmp_path, guide_examples()[["patchnorm", "mixcam"].index(name)], name)
-    listing = ""
-    if listed:
-        rc, listing, err = cli_process("list", env=env)
-        assert rc == 0 and name in listing, err
     store = tmp_path / "store"
     # Scored on val (300 images) in test's place, as a tuning trial is: the whole path
     # runs, at a third of the scoring.
@@ -40,12 +55,13 @@ def run_example(cli_process, tmp_path, name: str, *extra: str, listed: bool = Tr
     rc, out, err = cli_process("run", name, *args, "--results", str(store), env=env)
     assert rc == 0, err
     (record,) = store.glob(f"{name}-synthetic-*/record.json")
-    return json.loads(record.read_text()), listing
+    return json.loads(record.read_text())
 
 
 @pytest.mark.slow
-def test_guide_example_runs_from_an_installed_distribution(cli_process, tmp_path):
-    rec, listing = run_example(cli_process, tmp_path, "patchnorm")
+def test_guide_example_runs_from_an_installed_distribution(cli_process, cli, tmp_path, monkeypatch):
+    rec = run_example(cli_process, tmp_path, "patchnorm")
+    listing = listed(cli, monkeypatch, tmp_path / "site-patchnorm", "patchnorm")
     assert "norm of each final patch token" in listing
     assert rec["method"] == "patchnorm" and rec["class_aware"] is False
     assert len(rec["history"]) == 1 and 0 <= rec["metrics"]["gt_known_loc"] <= 100
@@ -53,7 +69,7 @@ def test_guide_example_runs_from_an_installed_distribution(cli_process, tmp_path
 
 @pytest.mark.slow
 def test_guide_cnn_example_overrides_the_training_step(cli_process, tmp_path):
-    rec, _ = run_example(cli_process, tmp_path, "mixcam", "--alpha", "0.5", listed=False)
+    rec = run_example(cli_process, tmp_path, "mixcam", "--alpha", "0.5")
     assert rec["config"]["backbone"] == "wsolbench_resnet_micro_64"
     assert rec["config"]["options"] == {"alpha": 0.5} and rec["class_aware"] is True
     assert 0 < rec["history"][0]["lam"] < 1  # logged by its own training step
