@@ -15,6 +15,9 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -27,30 +30,52 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 # Run by the controller in two processes at once: numba compiles each rule's kernels
-# on one core (about 25 s and 10 s on a fresh clone), the synthetic splits are drawn.
+# on one core (12 s and 7 s on a fresh clone), the synthetic splits are drawn.
 WARM = (
     "from wsolbench.evaluation.componenttree import warm_up; warm_up('contour')",
     "from wsolbench.evaluation.componenttree import warm_up; warm_up('largest'); "
     "from wsolbench.core.registry import DATASETS; DATASETS.get('synthetic')().load(None)",
 )
+# The file the controller writes once the caches are warm (its path in the workers' env).
+WARM_DONE = "WSOLBENCH_TEST_WARM_DONE"
+
+
+def _warm(procs: list[subprocess.Popen], done: Path) -> None:
+    failed = [p.args[-1] for p in procs if p.wait() != 0]
+    done.write_text("\n".join(failed) or "ok")
 
 
 def pytest_configure(config):
-    """numba's kernels compiled and the synthetic splits drawn once, by the controller
-    before any xdist worker starts, so the workers and the processes tests start read
-    both from their caches."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        procs = [subprocess.Popen([sys.executable, "-c", code]) for code in WARM]
-        for proc in procs:
-            if proc.wait() != 0:
-                raise pytest.UsageError(f"warming the caches failed: {proc.args[-1]}")
+    """numba's kernels compiled and the synthetic splits drawn once, by the controller,
+    so the workers and the processes tests start read both from their caches. Under
+    xdist the workers start and collect meanwhile, and wait for it before their first
+    test (``warm_caches``)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for code in WARM]
+    done = Path(tempfile.mkdtemp(prefix="wsolbench-warm-")) / "done"
+    config.add_cleanup(lambda: shutil.rmtree(done.parent, ignore_errors=True))
+    if config.getoption("numprocesses", None):
+        os.environ[WARM_DONE] = str(done)  # the workers, started after this, inherit it
+        threading.Thread(target=_warm, args=(procs, done), daemon=True).start()
+        return
+    _warm(procs, done)
+    if done.read_text() != "ok":
+        raise pytest.UsageError(f"warming the caches failed: {done.read_text()}")
 
 
-def pytest_collection_modifyitems(items):
-    """The slow tests first (a stable sort, the same on every xdist worker), so the
-    two workers end on short tests together rather than one waiting on the other's
-    last long run."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+@pytest.fixture(scope="session", autouse=True)
+def warm_caches() -> None:
+    """In an xdist worker: until the controller's warm-up has finished."""
+    done = os.environ.get(WARM_DONE)
+    if not done or not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    deadline = time.monotonic() + 600
+    while not os.path.exists(done):
+        assert time.monotonic() < deadline, "the caches' warm-up did not finish in 600 s"
+        time.sleep(0.1)
+    result = Path(done).read_text()
+    assert result == "ok", f"warming the caches failed: {result}"
 
 
 @pytest.fixture
