@@ -541,3 +541,23 @@ def test_a_filesystem_without_hard_links_still_locks(tmp_path, monkeypatch):
             with held(lock, wait=False, what="run r"):
                 pass
     assert not lock.parent.exists()
+
+
+def test_a_full_disk_without_hard_links_leaves_no_empty_lock(tmp_path, monkeypatch):
+    """Where the lock is made by an exclusive create and then written, a write that
+    fails (a full disk) is one line, and the empty lock file goes with its folders."""
+    import wsolbench.core.lock as lock_module
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    def full(obj, f):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(lock_module.os, "link", no_links)
+    monkeypatch.setattr(lock_module.json, "dump", full)
+    lock = tmp_path / "results" / ".locks" / "r.lock"
+    with pytest.raises(UserError, match=r"r\.lock: cannot take the lock \(No space left"):
+        with held(lock, what="run r"):
+            pass
+    assert not (tmp_path / "results").exists()

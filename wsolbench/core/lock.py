@@ -85,8 +85,13 @@ def _link_or_create(draft: Path, path: Path, info: dict) -> None:
     except OSError as e:
         if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
             raise
-        with os.fdopen(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666), "w") as f:
-            json.dump(info, f)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(info, f)
+        except OSError:  # made but not written (a full disk): no empty lock is left
+            path.unlink(missing_ok=True)
+            raise
 
 
 def _release(path: Path, token: str) -> None:
