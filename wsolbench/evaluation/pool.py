@@ -83,9 +83,6 @@ class MapScorer:
         self.scores = scores
         self.pool, self.own_pool = pool, pool is None
         if pool is None and workers > 0:
-            # spawn: the parent holds torch's threads, which fork would copy mid-state.
-            # The command line imports nothing heavy until a command runs, so a
-            # spawned worker re-importing the main module stays light.
             self.pool = start_workers(workers)
         self.pending: deque[tuple[Future, Callable | None]] = deque()
         self.workers = workers
@@ -132,4 +129,7 @@ class MapScorer:
 
 def start_workers(workers: int) -> ProcessPoolExecutor | None:
     """A pool of ``workers`` scoring processes to share between splits (None: 0)."""
+    # spawn: the parent holds torch's threads, which fork would copy mid-state. The
+    # command line imports nothing heavy until a command runs, so a spawned worker
+    # re-importing the main module stays light.
     return ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers else None
