@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+import yaml
 from conftest import REPO
 
 from wsolbench.cluster.sweep import status, submitted_jobs
@@ -126,17 +127,14 @@ def test_job_array_runs_collects_and_skips_on_resubmit(slurm, tmp_path, cli, mon
 
 
 # Scored on val, so the requeued task and the reference spend a third of the scoring.
-LONG = (
-    "name: long\nmethod: sat\n"
-    "settings: {epochs: 6, kshot: 20, batch_size: 8, seed: 5, eval_split: val}\n"
-)
-LONG_FLAGS = ("--epochs", "6", "--kshot", "20", "--batch-size", "8", "--seed", "5",
-              "--eval-split", "val")  # fmt: skip
+# The sweep and the reference's run config are written from the same settings.
+LONG = {"epochs": 6, "kshot": 20, "batch_size": 8, "seed": 5, "eval_split": "val"}
 
 
 @pytest.mark.slow
 def test_preempted_task_requeues_and_resumes_to_the_same_metrics(slurm, tmp_path, cli):
-    (tmp_path / "long.yaml").write_text(LONG)
+    sweep_file = {"name": "long", "method": "sat", "settings": LONG}
+    (tmp_path / "long.yaml").write_text(yaml.safe_dump(sweep_file))
     code, out, err = cli("sweep", "long.yaml", "--executor", "slurm", "--profile", PROFILE)
     assert code == 0, err
     sweep, store = load_sweep(str(tmp_path / "long.yaml")), Store(tmp_path / "results")
@@ -156,7 +154,8 @@ def test_preempted_task_requeues_and_resumes_to_the_same_metrics(slurm, tmp_path
     ref, threads = tmp_path / "ref", torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        code, _, err = cli("run", "sat", *LONG_FLAGS, "--results", str(ref))
+        (tmp_path / "ref.yaml").write_text(yaml.safe_dump({"method": "sat", **LONG}))
+        code, _, err = cli("run", "--config", "ref.yaml", "--results", str(ref))
     finally:
         torch.set_num_threads(threads)
     assert code == 0, err
