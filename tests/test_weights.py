@@ -54,7 +54,7 @@ def test_hub_weights_load_through_timm_from_the_cache(
     path, state = write_hub_cache(empty_hub_cache)
     rc, out, err = cli_process(
         "run", "sat", "--dataset", "cub", "--data-root", str(cub), *TINY,
-        env=env_for(tmp_path / "hf"),
+        env=env_for(empty_hub_cache),
     )  # fmt: skip
     assert rc == 0, err
     (rec_path,) = (tmp_path / "results").glob("sat-cub-*/record.json")
