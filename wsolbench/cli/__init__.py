@@ -10,6 +10,7 @@ import signal
 import sys
 
 from wsolbench.core.errors import UserError
+from wsolbench.core.startup import collector_paused
 
 # command -> (module under wsolbench.cli, function)
 COMMANDS = {
@@ -69,9 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         words = sys.argv[1:] if argv is None else list(argv)
         check_early(words)
-        args = parse(words)
-        module, name = COMMANDS[args.command]
-        command = getattr(importlib.import_module(f"wsolbench.cli.{module}"), name)
+        with collector_paused():  # parsing and the command's module load the plugins
+            args = parse(words)
+            module, name = COMMANDS[args.command]
+            command = getattr(importlib.import_module(f"wsolbench.cli.{module}"), name)
         return command(args)
     except UserError as e:
         print(f"wsolbench: error: {e.one_line()}", file=sys.stderr)

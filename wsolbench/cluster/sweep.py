@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,18 +17,17 @@ from typing import Any
 
 import pandas as pd
 import submitit
-import torch
 from filelock import FileLock
 from submitit.core.utils import FailedJobError
 
 from wsolbench.cluster.profiles import resolve_profile, slurm_parameters
 from wsolbench.cluster.sweepfile import Sweep
+from wsolbench.cluster.task import RunTask
 from wsolbench.core.errors import UserError
 from wsolbench.core.progress import say
-from wsolbench.core.store import Store, atomic_write, last_line, read_jobs
+from wsolbench.core.store import Store, last_line, read_jobs
 from wsolbench.reporting.runs import SETTINGS, runs_frame, seed_means
-from wsolbench.train.plan import Plan, plan
-from wsolbench.train.runner import execute
+from wsolbench.train.plan import Plan
 
 # sacct states, as wsolbench reports them.
 SLURM_STATES = {
@@ -44,25 +42,6 @@ SLURM_STATES = {
     "UNKNOWN": "pending",  # sacct has not seen a just-submitted job yet
 }
 IN_FLIGHT = ("pending", "running")
-
-
-class RunTask(submitit.helpers.Checkpointable):
-    """One run of a sweep, as a job calls it. On preemption or at the time limit
-    submitit pickles this same call and requeues the job; the run then resumes from
-    the ``checkpoint.pt`` that training leaves in its folder after every epoch."""
-
-    def __call__(self, config: dict[str, Any], results: str, threads: int) -> str:
-        torch.set_num_threads(threads)  # the task's CPUs, whatever the node has
-        p = plan(config, cached_only=True)  # weights were resolved before submitting
-        store = Store(results)
-        try:
-            execute(p, store)
-        except Exception:
-            # Left in the run folder, so `sweep status` can show it; the task fails.
-            error = store.run_dir(p.cfg.run_id) / "error.txt"
-            atomic_write(error, lambda f: f.write(traceback.format_exc().encode()))
-            raise
-        return p.cfg.run_id
 
 
 @dataclass
