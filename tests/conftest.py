@@ -18,13 +18,22 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from wsolbench.cli import main
-from wsolbench.core.config import RunConfig, build_config
-from wsolbench.core.registry import METHODS
+from wsolbench.core.startup import collector_paused
+
+# A worker's collection imports torch, timm and every test module: the collector
+# paused meanwhile, as a wsolbench process does (resumed in pytest_collection_finish).
+COLLECTING = ExitStack()
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    COLLECTING.enter_context(collector_paused())
+
+from wsolbench.cli import main  # noqa: E402
+from wsolbench.core.config import RunConfig, build_config  # noqa: E402
+from wsolbench.core.registry import METHODS  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -62,6 +71,17 @@ def pytest_configure(config):
     _warm(procs, done)
     if done.read_text() != "ok":
         raise pytest.UsageError(f"warming the caches failed: {done.read_text()}")
+
+
+def pytest_collection_modifyitems(items):
+    """The slow tests first (a stable sort, the same on every xdist worker), so the
+    two workers end on short tests together rather than one waiting on the other's
+    last long run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_collection_finish(session):
+    COLLECTING.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
