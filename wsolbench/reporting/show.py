@@ -5,6 +5,7 @@ size (Fig. 6). Nothing re-runs a model; images are read from the dataset."""
 from __future__ import annotations
 
 import io
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,28 +139,43 @@ def show(
     splits.use_run(p.cfg)
     cols = len(runs) if len(runs) > 1 else min(len(chosen), 4)
     rows = len(chosen) if len(runs) > 1 else -(-len(chosen) // cols)
-    fig, axes = plt.subplots(
-        rows,
-        cols,
-        figsize=(PANEL[0] * cols + 1.2, PANEL[1] * rows + 0.4),
-        squeeze=False,
-        layout="constrained",
-    )
-    for ax in axes.flat:
-        ax.axis("off")
+    title = figure_title(runs, pick, len(chosen))
+    fig, axes, title = _panel_grid(rows, cols, title, titled=len(runs) > 1)
     heat = _draw_panels(axes, runs, chosen, splits)
     fig.legend(
         handles=[
             Patch(ec=PRED, fill=False, label="predicted box"),
             Patch(ec=GT, fill=False, label="ground truth"),
         ],
-        loc="outside right upper",
+        loc="upper right",
         frameon=False,
         fontsize=8,
     )
-    fig.colorbar(heat, ax=axes, shrink=0.6, label="localization map")
-    fig.suptitle(figure_title(runs, pick, len(chosen)), fontsize=9)
+    fig.colorbar(heat, cax=fig.axes[-1], label="localization map")
+    fig.suptitle(title, fontsize=9, x=(PANEL[0] * cols / 2 + 0.05) / fig.get_figwidth())
     return save_figure(fig, out)
+
+
+def _panel_grid(rows: int, cols: int, title: str, titled: bool) -> tuple:
+    """The figure, its panels and its title wrapped to the figure's width, with a
+    colour bar's axes (the figure's last) right of the panels; placed in inches:
+    matplotlib's constrained layout took half of a figure's drawing time, which a site
+    pays three figures a run. Room on top for the title's lines, and for the runs'
+    names over the columns (``titled``)."""
+    width = PANEL[0] * cols + 1.2
+    # Centred over the panels, clear of the legend; 9 pt is about 14 characters an inch.
+    lines = textwrap.wrap(title, int((width - 1.4) * 14))
+    top = 0.25 + 0.15 * len(lines) + (0.25 if titled else 0.0)
+    height = PANEL[1] * rows + top
+    grid = {"left": 0.05 / width, "right": 1 - 1.15 / width, "top": 1 - top / height}
+    grid.update(bottom=0.3 / height, wspace=0.05, hspace=(0.3 + 0.25 * titled) / PANEL[1])
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False, gridspec_kw=grid)
+    panels_h = PANEL[1] * rows - 0.3
+    bar = ((width - 1.0) / width, (0.3 + 0.2 * panels_h) / height, 0.15 / width)
+    fig.add_axes((*bar, 0.6 * panels_h / height))
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, axes, "\n".join(lines)
 
 
 def class_name(splits, label: int) -> str:
