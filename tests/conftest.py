@@ -115,6 +115,28 @@ def cli(tmp_path, monkeypatch, capsys):
     return run
 
 
+def with_distribution(monkeypatch, site: Path | str) -> None:
+    """An installed distribution's ``site`` on this process's path (entry points are
+    read from sys.path) and the method registry to be searched afresh, both undone
+    after the test. The guide example's run, in its own process, proves a new process
+    finds such a distribution too."""
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(METHODS, "_items", dict(METHODS._items))
+    monkeypatch.setattr(METHODS, "_discovered", False)
+
+
+def listed(cli, monkeypatch, site: Path, module: str) -> str:
+    """``wsolbench list``'s output in this process with the distribution at ``site``;
+    ``module``, the plugin's, is forgotten after."""
+    with_distribution(monkeypatch, site)
+    try:
+        rc, listing, err = cli("list")
+    finally:
+        sys.modules.pop(module, None)
+    assert rc == 0, err
+    return listing
+
+
 @pytest.fixture
 def cli_process(tmp_path):
     """Run the installed ``wsolbench`` command in a new process; for the tests that

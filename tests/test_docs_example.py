@@ -5,12 +5,9 @@ records without any change to wsolbench."""
 import json
 import re
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import REPO
-
-from wsolbench.core.registry import METHODS
+from conftest import REPO, listed, with_distribution
 
 
 def install(tmp_path, code: str, name: str) -> dict:
@@ -30,28 +27,16 @@ def guide_examples() -> list[str]:
     return re.findall(r"```python\n(.*?)```", guide, re.S)
 
 
-def listed(cli, monkeypatch, site: Path, name: str) -> str:
-    """``wsolbench list``'s output in this process with the distribution on its path
-    (entry points are read from sys.path) and the registry searched afresh; the run,
-    in its own process, proves the installed distribution is found there too."""
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setattr(METHODS, "_items", dict(METHODS._items))
-    monkeypatch.setattr(METHODS, "_discovered", False)
-    try:
-        rc, listing, err = cli("list")
-    finally:
-        sys.modules.pop(f"guide_{name}", None)
-    assert rc == 0 and name in listing, err
-    return listing
+# Scored on val (300 images) in test's place, as a tuning trial is: the whole path runs,
+# at a third of the scoring.
+EXAMPLE_RUN = ("--epochs", "1", "--kshot", "5", "--eval-split", "val")
 
 
 def run_example(cli_process, tmp_path, name: str, *extra: str) -> dict:
     """The example's record, run by the installed command in a new process."""
     env = install(tmp_path, guide_examples()[["patchnorm", "mixcam"].index(name)], name)
     store = tmp_path / "store"
-    # Scored on val (300 images) in test's place, as a tuning trial is: the whole path
-    # runs, at a third of the scoring.
-    args = ("--epochs", "1", "--kshot", "5", "--eval-split", "val", *extra)
+    args = (*EXAMPLE_RUN, *extra)
     rc, out, err = cli_process("run", name, *args, "--results", str(store), env=env)
     assert rc == 0, err
     (record,) = store.glob(f"{name}-synthetic-*/record.json")
@@ -61,15 +46,23 @@ def run_example(cli_process, tmp_path, name: str, *extra: str) -> dict:
 @pytest.mark.slow
 def test_guide_example_runs_from_an_installed_distribution(cli_process, cli, tmp_path, monkeypatch):
     rec = run_example(cli_process, tmp_path, "patchnorm")
-    listing = listed(cli, monkeypatch, tmp_path / "site-patchnorm", "patchnorm")
-    assert "norm of each final patch token" in listing
+    listing = listed(cli, monkeypatch, tmp_path / "site-patchnorm", "guide_patchnorm")
+    assert "patchnorm" in listing and "norm of each final patch token" in listing
     assert rec["method"] == "patchnorm" and rec["class_aware"] is False
     assert len(rec["history"]) == 1 and 0 <= rec["metrics"]["gt_known_loc"] <= 100
 
 
-@pytest.mark.slow
-def test_guide_cnn_example_overrides_the_training_step(cli_process, tmp_path):
-    rec = run_example(cli_process, tmp_path, "mixcam", "--alpha", "0.5")
+def test_guide_cnn_example_overrides_the_training_step(cli, tmp_path, monkeypatch):
+    # In this process (the example above proves a new process finds a distribution).
+    env = install(tmp_path, guide_examples()[1], "mixcam")
+    with_distribution(monkeypatch, env["PYTHONPATH"])
+    try:
+        rc, _, err = cli("run", "mixcam", *EXAMPLE_RUN, "--alpha", "0.5", "--results", "store")
+    finally:
+        sys.modules.pop("guide_mixcam", None)
+    assert rc == 0, err
+    (record,) = (tmp_path / "store").glob("mixcam-synthetic-*/record.json")
+    rec = json.loads(record.read_text())
     assert rec["config"]["backbone"] == "wsolbench_resnet_micro_64"
     assert rec["config"]["options"] == {"alpha": 0.5} and rec["class_aware"] is True
     assert 0 < rec["history"][0]["lam"] < 1  # logged by its own training step

@@ -5,8 +5,7 @@ import subprocess
 import sys
 import uuid
 
-import pytest
-from conftest import REPO
+from conftest import REPO, listed
 
 from wsolbench.core.registry import METHODS
 
@@ -41,8 +40,7 @@ def test_new_file_in_methods_folder_is_listed(cli, tmp_path, monkeypatch):
     assert "sat" in out and "synthetic" in out
 
 
-@pytest.mark.slow
-def test_entry_point_plugin_from_installed_distribution(cli_process, tmp_path):
+def test_entry_point_plugin_from_installed_distribution(cli, tmp_path, monkeypatch):
     site = tmp_path / "site"
     (site / "extmethod_pkg").mkdir(parents=True)
     (site / "extmethod_pkg" / "__init__.py").write_text(
@@ -52,8 +50,7 @@ def test_entry_point_plugin_from_installed_distribution(cli_process, tmp_path):
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: extmethod-pkg\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[wsolbench.methods]\next_demo = extmethod_pkg\n")
-    code, out, err = cli_process("list", env={"PYTHONPATH": str(site)})
-    assert code == 0, err
+    out = listed(cli, monkeypatch, site, "extmethod_pkg")
     assert "ext_demo" in out and "shipped in another distribution" in out
 
 
