@@ -197,3 +197,30 @@ def test_fifty_concurrent_writers_leave_fifty_intact_records(tmp_path):
     lines = (tmp_path / "results/.sweeps/race/jobs.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["job_id"] for line in lines) == sorted(map(str, range(50)))
     assert not list((tmp_path / "results").rglob("*.tmp"))
+
+
+def test_an_in_process_task_gives_the_callers_thread_count_back(tmp_path, monkeypatch):
+    """A debug (in-process) task runs at the task's threads, then restores the caller's:
+    a later run in the same process would otherwise train on another thread count (and
+    sums depend on it). Here the task fails in its run (no CUB files), after planning."""
+    import torch
+
+    from wsolbench.cluster.task import RunTask
+    from wsolbench.train.plan import plan
+
+    (tmp_path / "no-data" / "cub").mkdir(parents=True)
+    monkeypatch.setenv("WSOLBENCH_DATA", str(tmp_path / "no-data"))
+    given = {"method": "sat", "dataset": "cub", "epochs": 1, "kshot": 1, "pretrained": "none"}
+    config = plan(given).cfg.to_dict()
+    before, seen = torch.get_num_threads(), []
+
+    def execute(p, store):
+        seen.append(torch.get_num_threads())
+        raise RuntimeError("no CUB files")
+
+    monkeypatch.setattr("wsolbench.train.runner.execute", execute)
+    with pytest.raises(RuntimeError, match="no CUB files"):
+        RunTask()(config, str(tmp_path / "results"), before + 2)
+    assert seen == [before + 2] and torch.get_num_threads() == before
+    (error,) = (tmp_path / "results").glob("sat-cub-*/error.txt")
+    assert "RuntimeError: no CUB files" in error.read_text()
