@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from wsolbench.evaluation.metrics import MapBatch
 from wsolbench.evaluation.scores import SplitScores
+from wsolbench.evaluation.sharedbatch import Blocks, SharedBatch, close, share
 
 
 class Loadable(Protocol):
@@ -62,12 +63,21 @@ def _ready() -> None:
     time.sleep(0.3)
 
 
-def score_batch(empty: SplitScores, batch: MapBatch | Loadable) -> tuple[SplitScores, dict]:
+def score_batch(
+    empty: SplitScores, batch: MapBatch | SharedBatch | Loadable
+) -> tuple[SplitScores, dict]:
     """Feed one batch into ``empty``; returns it and the per-image values
     (``SplitScores.update``). A batch of files is read here first, in the worker, and
     what its ``load`` says of them is in the values under ``"files"``."""
     if isinstance(batch, MapBatch):
         return empty, empty.update(batch)
+    if isinstance(batch, SharedBatch):
+        maps, blocks = batch.open()
+        try:
+            return empty, empty.update(maps)
+        finally:
+            del maps
+            close(blocks)
     maps, files = batch.load()
     return empty, {**empty.update(maps), "files": files}
 
@@ -84,9 +94,10 @@ class MapScorer:
         self.pool, self.own_pool = pool, pool is None
         if pool is None and workers > 0:
             self.pool = start_workers(workers)
-        self.pending: deque[tuple[Future, Callable | None]] = deque()
+        self.pending: deque[tuple[Future, Callable | None, list]] = deque()
         self.workers = workers
         self.limit = 2 * max(workers, 1)
+        self.blocks = Blocks()  # where batches wait for the workers
 
     def warm(self) -> None:
         """Start every worker and load its kernels now (benchmarks time what follows)."""
@@ -102,11 +113,18 @@ class MapScorer:
             return
         while len(self.pending) >= self.limit:
             self._collect()
-        self.pending.append((self.pool.submit(score_batch, self.scores.empty_copy(), batch), then))
+        blocks: list = []
+        if isinstance(batch, MapBatch):
+            batch, blocks = share(batch, self.blocks)
+        future = self.pool.submit(score_batch, self.scores.empty_copy(), batch)
+        self.pending.append((future, then, blocks))
 
     def _collect(self) -> None:
-        future, then = self.pending.popleft()
-        part, values = future.result()
+        future, then, blocks = self.pending.popleft()
+        try:
+            part, values = future.result()
+        finally:
+            self.blocks.give_back(blocks)
         self.scores.merge(part)
         if then is not None:
             then(values)
@@ -118,12 +136,15 @@ class MapScorer:
         finally:
             if self.pool is not None and self.own_pool:
                 self.pool.shutdown(cancel_futures=True)
+            self.pending.clear()  # a batch failed: the rest were cancelled
+            self.blocks.release()
         return self.scores
 
     def drain(self) -> SplitScores:
-        """Wait for every batch, leaving the workers up."""
+        """Wait for every batch, leaving the workers up (and no shared memory)."""
         while self.pending:
             self._collect()
+        self.blocks.release()
         return self.scores
 
 
