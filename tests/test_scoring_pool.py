@@ -56,16 +56,16 @@ def test_small_splits_are_scored_inline():
     assert scoring_workers(3, 0, 10) == 3  # asked for: given
 
 
-def test_batches_reach_the_workers_through_shared_memory_and_none_is_left(tmp_path):
+def test_batches_reach_the_workers_through_shared_memory_and_none_is_left(monkeypatch):
     """The workers read the maps in place (shared memory blocks, reused from batch to
-    batch); every block is removed at the end, also when a batch fails."""
+    batch); every block is removed at the end, also when a batch fails. (Only this
+    test's blocks are looked for: other tests' pools may have theirs meanwhile.)"""
     import os
 
     import pytest
 
     from wsolbench.evaluation import sharedbatch
 
-    before = set(os.listdir("/dev/shm"))
     made = []
     take = sharedbatch.Blocks.take
 
@@ -74,20 +74,24 @@ def test_batches_reach_the_workers_through_shared_memory_and_none_is_left(tmp_pa
         made.append(block.name)
         return block
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sharedbatch.Blocks, "take", counting)
-        pooled = MapScorer(fresh(), 2)
-        for batch in batches(8):
-            pooled.add(batch)
-        pooled.close()
+    def left() -> set[str]:
+        return {name.lstrip("/") for name in made} & set(os.listdir("/dev/shm"))
+
+    monkeypatch.setattr(sharedbatch.Blocks, "take", counting)
+    pooled = MapScorer(fresh(), 2)
+    for batch in batches(8):
+        pooled.add(batch)
+    assert left()  # in use while batches are in flight
+    pooled.close()
     # Maps and masks of 8 batches, at most 4 in flight: blocks taken 16 times, reused.
     assert len(made) == 16 and len(set(made)) < 16
-    assert set(os.listdir("/dev/shm")) == before
+    assert left() == set()
 
+    made.clear()
     failing = MapScorer(fresh(), 2)
     good, bad = next(batches(1)), next(batches(1, seed=1))
     failing.add(good)
     failing.add(MapBatch(bad.maps, bad.boxes[:1], bad.masks))  # one box list for 16 maps
     with pytest.raises(ValueError, match="shorter"):  # raised in the worker
         failing.close()
-    assert set(os.listdir("/dev/shm")) == before
+    assert len(made) == 4 and left() == set()
