@@ -95,3 +95,31 @@ def test_batches_reach_the_workers_through_shared_memory_and_none_is_left(monkey
     with pytest.raises(ValueError, match="shorter"):  # raised in the worker
         failing.close()
     assert len(made) == 4 and left() == set()
+
+
+def test_without_room_in_shared_memory_batches_go_through_the_pipe(monkeypatch):
+    """A container's /dev/shm is often 64 MB: when a block cannot be made (here the
+    masks' block, after the maps' one was), the batch is sent as it is and counts the
+    same; the block taken is given back, and none is left."""
+    import os
+
+    from wsolbench.evaluation import sharedbatch
+
+    take, made = sharedbatch.Blocks.take, []
+
+    def full_after_one(self, size):
+        if made:
+            raise OSError(28, "No space left on device")
+        made.append(take(self, size).name)
+        return self.made[-1]
+
+    monkeypatch.setattr(sharedbatch.Blocks, "take", full_after_one)
+    inline, pooled = MapScorer(fresh(), 0), MapScorer(fresh(), 2)
+    for batch in batches(3):
+        inline.add(batch)
+        pooled.add(batch)
+    a, b = inline.close(), pooled.close()
+    for name in ("box", "maxbox", "pixel"):
+        for key, value in getattr(a, name).state.items():
+            np.testing.assert_array_equal(getattr(b, name).state[key], value, err_msg=name)
+    assert len(made) == 1 and not set(made) & set(os.listdir("/dev/shm"))

@@ -115,9 +115,17 @@ class MapScorer:
             self._collect()
         blocks: list = []
         if isinstance(batch, MapBatch):
-            batch, blocks = share(batch, self.blocks)
+            batch, blocks = self._share(batch)
         future = self.pool.submit(score_batch, self.scores.empty_copy(), batch)
         self.pending.append((future, then, blocks))
+
+    def _share(self, batch: MapBatch) -> tuple[MapBatch | SharedBatch, list]:
+        """The batch through shared memory, or as it is (pickled through the pipe) where
+        none can be had: a container's /dev/shm is often 64 MB."""
+        try:
+            return share(batch, self.blocks)
+        except OSError:
+            return batch, []
 
     def _collect(self) -> None:
         future, then, blocks = self.pending.popleft()

@@ -65,16 +65,20 @@ class Blocks:
 
 def share(batch: MapBatch, blocks: Blocks) -> tuple[SharedBatch, list[SharedMemory]]:
     """``batch`` with its large arrays copied into shared memory blocks, and the
-    blocks it holds (given back once the worker is done)."""
+    blocks it holds (given back once the worker is done). OSError: no room."""
     arrays, held = {}, []
-    for field in FIELDS:
-        a = getattr(batch, field)
-        if a is None or a.nbytes == 0:
-            continue
-        block = blocks.take(a.nbytes)
-        held.append(block)
-        np.ndarray(a.shape, a.dtype, buffer=block.buf)[...] = a
-        arrays[field] = (block.name, a.shape, a.dtype.str)
+    try:
+        for field in FIELDS:
+            a = getattr(batch, field)
+            if a is None or a.nbytes == 0:
+                continue
+            block = blocks.take(a.nbytes)
+            held.append(block)
+            np.ndarray(a.shape, a.dtype, buffer=block.buf)[...] = a
+            arrays[field] = (block.name, a.shape, a.dtype.str)
+    except OSError:  # no room for the next block: the ones taken go back first
+        blocks.give_back(held)
+        raise
     return SharedBatch(dataclasses.replace(batch, **dict.fromkeys(arrays)), arrays), held
 
 
