@@ -178,11 +178,13 @@ def test_a_long_title_wraps_to_the_figure_instead_of_running_off_it():
     from wsolbench.reporting.show import _panel_grid
 
     title = "sat-synthetic-0123456789, tscam-synthetic-0123456789: the best 3 of 600 test images"
-    fig, axes, text = _panel_grid(3, 2, title, titled=True)
+    fig, _, _ = _panel_grid(3, 2, title, titled=True)
+    text = fig.get_suptitle()
     plt.close(fig)
     assert text.replace("\n", " ") == title and len(text.splitlines()) == 2
     # Two lines of title and the runs' names over the columns get their own room.
     assert fig.get_figheight() == pytest.approx(PANEL[1] * 3 + 0.25 + 0.15 * 2 + 0.25)
-    fig, axes, text = _panel_grid(2, 4, title, titled=False)
+    fig, _, _ = _panel_grid(2, 4, title, titled=False)
+    text = fig.get_suptitle()
     plt.close(fig)
     assert text == title and fig.get_figheight() == pytest.approx(PANEL[1] * 2 + 0.4)

@@ -140,7 +140,7 @@ def show(
     cols = len(runs) if len(runs) > 1 else min(len(chosen), 4)
     rows = len(chosen) if len(runs) > 1 else -(-len(chosen) // cols)
     title = figure_title(runs, pick, len(chosen))
-    fig, axes, title = _panel_grid(rows, cols, title, titled=len(runs) > 1)
+    fig, axes, bar = _panel_grid(rows, cols, title, titled=len(runs) > 1)
     heat = _draw_panels(axes, runs, chosen, splits)
     fig.legend(
         handles=[
@@ -151,14 +151,13 @@ def show(
         frameon=False,
         fontsize=8,
     )
-    fig.colorbar(heat, cax=fig.axes[-1], label="localization map")
-    fig.suptitle(title, fontsize=9, x=(PANEL[0] * cols / 2 + 0.05) / fig.get_figwidth())
+    fig.colorbar(heat, cax=bar, label="localization map")
     return save_figure(fig, out)
 
 
 def _panel_grid(rows: int, cols: int, title: str, titled: bool) -> tuple:
-    """The figure, its panels and its title wrapped to the figure's width, with a
-    colour bar's axes (the figure's last) right of the panels; placed in inches:
+    """The figure with its title wrapped to its width, its panels, and the colour bar's
+    axes right of the panels; placed in inches:
     matplotlib's constrained layout took half of a figure's drawing time, which a site
     pays three figures a run. Room on top for the title's lines, and for the runs'
     names over the columns (``titled``)."""
@@ -171,11 +170,12 @@ def _panel_grid(rows: int, cols: int, title: str, titled: bool) -> tuple:
     grid.update(bottom=0.3 / height, wspace=0.05, hspace=(0.3 + 0.25 * titled) / PANEL[1])
     fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False, gridspec_kw=grid)
     panels_h = PANEL[1] * rows - 0.3
-    bar = ((width - 1.0) / width, (0.3 + 0.2 * panels_h) / height, 0.15 / width)
-    fig.add_axes((*bar, 0.6 * panels_h / height))
+    left, bottom = (width - 1.0) / width, (0.3 + 0.2 * panels_h) / height
+    bar = fig.add_axes((left, bottom, 0.15 / width, 0.6 * panels_h / height))
     for ax in axes.flat:
         ax.axis("off")
-    return fig, axes, "\n".join(lines)
+    fig.suptitle("\n".join(lines), fontsize=9, x=(PANEL[0] * cols / 2 + 0.05) / width)
+    return fig, axes, bar
 
 
 def class_name(splits, label: int) -> str:
