@@ -21,32 +21,25 @@ class RunTask(submitit.helpers.Checkpointable):
         with collector_paused():
             import torch
 
-            import wsolbench.train.runner  # noqa: F401  (loaded here, used in _execute)
+            from wsolbench.core.store import Store, atomic_write
             from wsolbench.train.plan import plan
+            from wsolbench.train.runner import execute
 
             # Planning finds the plugins (and imports them): inside, too. Weights were
             # resolved before submitting.
             p = plan(config, cached_only=True)
+        store = Store(results)
         # The task's CPUs, whatever the node has; given back after, as an in-process
         # (debug) task would otherwise leave its caller on the task's thread count.
         caller_threads = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
-            return _execute(p, results)
+            execute(p, store)
+        except Exception:
+            # Left in the run folder, so `sweep status` can show it; the task fails.
+            error = store.run_dir(p.cfg.run_id) / "error.txt"
+            atomic_write(error, lambda f: f.write(traceback.format_exc().encode()))
+            raise
         finally:
             torch.set_num_threads(caller_threads)
-
-
-def _execute(p: Any, results: str) -> str:
-    from wsolbench.core.store import Store, atomic_write
-    from wsolbench.train.runner import execute
-
-    store = Store(results)
-    try:
-        execute(p, store)
-    except Exception:
-        # Left in the run folder, so `sweep status` can show it; the task fails.
-        error = store.run_dir(p.cfg.run_id) / "error.txt"
-        atomic_write(error, lambda f: f.write(traceback.format_exc().encode()))
-        raise
-    return p.cfg.run_id
+        return p.cfg.run_id
