@@ -90,7 +90,7 @@ def test_bad_input_names_the_image(maps, boxes, message):
     assert message in str(e.value)
 
 
-@pytest.mark.parametrize("bad", [0, -0.01, 0.6, float("nan"), True, "0.01"])
+@pytest.mark.parametrize("bad", [0, -0.01, 1e-9, 0.5, 0.6, float("nan"), True, "0.01"])
 def test_a_bad_interval_is_refused(bad):
     with pytest.raises(ValueError, match="cam_curve_interval: a number in"):
         MaxBoxAccV2(cam_curve_interval=bad)

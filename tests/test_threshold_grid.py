@@ -108,6 +108,7 @@ def test_evaluate_maps_takes_the_interval_into_its_id_and_protocol(cli, tmp_path
     assert fine["protocol"]["cam_curve_interval"] == 0.001
     library = evaluate_folder(maps, meta, cam_curve_interval=0.001)
     assert library == {k: fine["metrics"][k] for k in library}
-    rc, _, err = cli("evaluate-maps", str(maps), "--metadata", str(meta), "--name", "x",
-                     "--cam-curve-interval", "0")  # fmt: skip
-    assert rc == 2 and "cam_curve_interval" in err and err.count("\n") == 1
+    for bad in ("0", "1e-9"):  # 1e-9: a billion thresholds, a typo that would not fit
+        rc, _, err = cli("evaluate-maps", str(maps), "--metadata", str(meta), "--name", "x",
+                         "--cam-curve-interval", bad)  # fmt: skip
+        assert rc == 2 and "cam_curve_interval" in err and err.count("\n") == 1

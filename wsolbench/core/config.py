@@ -70,6 +70,10 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return check
 
 
+# The finest cam_curve_interval accepted: a million thresholds. Finer ones are typos
+# (1e-9 for 1e-3) whose grids would not fit in memory (8 GB an array at 1e-9).
+FINEST_INTERVAL = 1e-6
+
 MAX_EPOCHS = 10_000  # far beyond any recipe: a typo, not a schedule
 
 # Evaluation frames (imaging.Frame): the SAT authors' crop, the WSOL benchmark's (and TS-CAM's)
@@ -292,7 +296,7 @@ class RunConfig:
         flag=float,
     )
     cam_curve_interval: float = added(
-        number_in(0.0, 0.5, open_lo=True),
+        number_in(FINEST_INTERVAL, 0.5),
         0.01,
         "the WSOL benchmark's threshold step for MaxBoxAccV2, PxAP and pIoU: thresholds "
         "np.arange(0, 1, interval) (its config.py default is 0.001; its README uses 0.01)",
