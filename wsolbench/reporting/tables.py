@@ -102,9 +102,12 @@ def build_table(spec: Spec, index: RunIndex, datasets: list[str] | None = None) 
                     out.append(
                         {**cell, "source": source, "value": paper_value, "value_dataset": pds}
                     )
+    # Which data each value is from: ours the row's dataset, the paper's its own (set
+    # before the frame is made: filling an all-missing column with text later is a
+    # dtype change pandas is deprecating).
+    for row in out:
+        row.setdefault("value_dataset", row["dataset"])
     long = pd.DataFrame(out, columns=[*LONG, "value_dataset", "low", "high"])
-    # Which data each value is from: ours the row's dataset, the paper's its own.
-    long["value_dataset"] = long["value_dataset"].fillna(long["dataset"])
     long["n"] = long["n"].astype("Int64")
     return Table(spec, datasets, long, missing, pooled)
 
