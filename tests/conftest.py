@@ -121,6 +121,9 @@ def with_distribution(monkeypatch, site: Path | str) -> None:
     after the test. The guide example's run, in its own process, proves a new process
     finds such a distribution too."""
     monkeypatch.syspath_prepend(str(site))
+    # The built-ins first: their modules stay imported, so a registry that forgot them
+    # could never find them again (a later test saw "unknown method (known: none)").
+    METHODS.discover()
     monkeypatch.setattr(METHODS, "_items", dict(METHODS._items))
     monkeypatch.setattr(METHODS, "_discovered", False)
 
