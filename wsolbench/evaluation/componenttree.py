@@ -267,27 +267,32 @@ def _path_levels(band: np.ndarray, top: int, to_peak: bool) -> np.ndarray:
     4-connected component below it reaches the border. ``top``: above every band."""
     h, w = band.shape
     width, height = w + 2, h + 2
-    g = np.zeros(height * width, np.int32)
-    f = np.zeros(height * width, np.int32)
-    peak, at = -1, 0
-    for i in range(h):
-        for j in range(w):
-            p = (i + 1) * width + j + 1
+    g = np.zeros((height, width), np.int32)
+    f = np.zeros((height, width), np.int32)
+    for i in range(h):  # one direction per loop, so each vectorises
+        if to_peak:
+            for j in range(w):
+                g[i + 1, j + 1] = band[i, j] + 1
+        else:
             # the border's minimax is a maximin of the bands turned upside down
-            v = band[i, j] + 1 if to_peak else top - band[i, j]
-            g[p] = v
-            if to_peak and v > peak:
-                peak, at = v, p
-            elif not to_peak and (i == 0 or j == 0 or i == h - 1 or j == w - 1):
-                f[p] = v
+            for j in range(w):
+                g[i + 1, j + 1] = top - band[i, j]
     if to_peak:
-        f[at] = peak
-    _reconstruct(g, f, width, height, to_peak)
+        at = np.argmax(g)  # the first maximum in raster order (the padding is 0)
+        f[at // width, at % width] = g[at // width, at % width]
+    else:
+        f[1, 1 : w + 1], f[h, 1 : w + 1] = g[1, 1 : w + 1], g[h, 1 : w + 1]
+        f[1 : h + 1, 1], f[1 : h + 1, w] = g[1 : h + 1, 1], g[1 : h + 1, w]
+    flat = f.reshape(height * width)
+    _reconstruct(g.reshape(height * width), flat, width, height, to_peak)
     out = np.empty((h, w), np.int32)
     for i in range(h):
-        for j in range(w):
-            v = f[(i + 1) * width + j + 1]
-            out[i, j] = v - 1 if to_peak else top - v
+        if to_peak:
+            for j in range(w):
+                out[i, j] = f[i + 1, j + 1] - 1
+        else:
+            for j in range(w):
+                out[i, j] = top - f[i + 1, j + 1]
     return out
 
 
