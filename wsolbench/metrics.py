@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from wsolbench.core.config import FINEST_INTERVAL
+from wsolbench.core.config import FIELDS, FINEST_INTERVAL
 from wsolbench.core.errors import UserError
 from wsolbench.data.annotations import IGNORE
 from wsolbench.evaluation import metrics as _m
@@ -78,12 +78,13 @@ def _boxes(boxes: Any, maps: list[np.ndarray]) -> list[np.ndarray]:
 
 def _grid(cam_curve_interval: float) -> np.ndarray:
     """The benchmark's thresholds ``np.arange(0, 1, cam_curve_interval)``, unrounded."""
-    ok = isinstance(cam_curve_interval, float | int) and not isinstance(cam_curve_interval, bool)
-    if not (ok and FINEST_INTERVAL <= cam_curve_interval < 0.5):
+    try:  # the run config's own check: one range for the CLI, sweeps and the library
+        step = FIELDS["cam_curve_interval"].check(cam_curve_interval)
+    except ValueError:
         raise ValueError(
             f"cam_curve_interval: a number in [{FINEST_INTERVAL}, 0.5), got {cam_curve_interval!r}"
-        )
-    return benchmark_thresholds(float(cam_curve_interval))
+        ) from None
+    return benchmark_thresholds(step)
 
 
 class _Public:
