@@ -153,13 +153,15 @@ def _profile_row(maps: list, boxes: np.ndarray, thresholds: np.ndarray) -> tuple
     top = [d.size + 2 for _, _, d, _ in prep]
     path = {s: [ct._path_levels(b, t, s) for b, t in zip(band, top, strict=True)] for s in (1, 0)}
     runs = {
-        s: [ct._runs_by_band(p[0], p[1], top[i] - 1, path[s][i]) for i, p in enumerate(prep)]
+        s: [
+            ct._runs_by_band(b, t - 1, path[s][i])
+            for i, (b, t) in enumerate(zip(band, top, strict=True))
+        ]
         for s in (1, 0)
     }
     none = np.empty(0, bool)
     outer = [
-        ct._contour_pass(band[i], path[1][i], runs[1][i], gts[i], False, none)
-        for i in range(len(maps))
+        ct._contour_pass(path[1][i], runs[1][i], gts[i], False, none) for i in range(len(maps))
     ]
     wanted = [cover > best for best, cover in outer]
     stages = {
@@ -168,13 +170,9 @@ def _profile_row(maps: list, boxes: np.ndarray, thresholds: np.ndarray) -> tuple
             ct._path_levels(band[i], top[i], True),
             ct._path_levels(band[i], top[i], False),
         ),
-        "runs": lambda i: [ct._runs_by_band(*prep[i][:2], top[i] - 1, path[s][i]) for s in (1, 0)],
-        "outer pass": lambda i: ct._contour_pass(
-            band[i], path[1][i], runs[1][i], gts[i], False, none
-        ),
-        "hole pass": lambda i: ct._contour_pass(
-            band[i], path[0][i], runs[0][i], gts[i], True, wanted[i]
-        ),
+        "runs": lambda i: [ct._runs_by_band(band[i], top[i] - 1, path[s][i]) for s in (1, 0)],
+        "outer pass": lambda i: ct._contour_pass(path[1][i], runs[1][i], gts[i], False, none),
+        "hole pass": lambda i: ct._contour_pass(path[0][i], runs[0][i], gts[i], True, wanted[i]),
     }
     spent = {}
     for name, fn in stages.items():
@@ -184,10 +182,7 @@ def _profile_row(maps: list, boxes: np.ndarray, thresholds: np.ndarray) -> tuple
         spent[name] = (time.perf_counter() - t0) / len(maps) * 1e3
     added = np.mean([r[1][0].size + r[0][0].size for r in zip(runs[1], runs[0], strict=True)])
     all_runs = np.mean(
-        [
-            ct._runs_by_band(g, lut, t - 1, None)[0].size
-            for (g, lut, _, _), t in zip(prep, top, strict=True)
-        ]
+        [ct._runs_by_band(b, t - 1, None)[0].size for b, t in zip(band, top, strict=True)]
     )
     return (
         "where ours spends a map (0.01)",

@@ -141,12 +141,12 @@ def _add_run(x0, x1, y, w, h, diagonal, forest) -> int:
 
 
 @nb.njit(cache=True)
-def _runs_by_band(image: np.ndarray, lut: np.ndarray, nbands: int, path):
-    """The maximal runs of equal band (``lut[value]``) in each row of a (h, w) image,
-    grouped by band (counting sort), raster order inside a band: x0, x1, y, and
+def _runs_by_band(band: np.ndarray, nbands: int, path):
+    """The maximal runs of equal band in each row of a (h, w) band image, grouped by
+    band (counting sort), raster order inside a band: x0, x1, y, and
     ``start[b]: start[b + 1]`` for band b. Pixels whose band equals ``path`` there are
     left out (None: none is). One pass finds the runs, one places them."""
-    h, w = image.shape
+    h, w = band.shape
     rx0, rx1 = np.empty(h * w, np.int32), np.empty(h * w, np.int32)
     ry, rband = np.empty(h * w, np.int32), np.empty(h * w, np.int32)
     count = np.zeros(nbands + 1, np.int64)
@@ -154,7 +154,7 @@ def _runs_by_band(image: np.ndarray, lut: np.ndarray, nbands: int, path):
     for i in range(h):
         prev = -1
         for j in range(w):
-            b = lut[image[i, j]]
+            b = band[i, j]
             if path is not None and b == path[i, j]:
                 prev = -1  # left out: the next kept pixel starts a run
                 continue
@@ -321,11 +321,11 @@ def _best_alive(roots, nroots, forest, path, level, hole, w, h, gt) -> tuple[flo
 
 
 @nb.njit(cache=True)
-def _peak_box(band: np.ndarray, path: np.ndarray, m: int) -> np.ndarray:
+def _peak_box(path: np.ndarray, m: int) -> np.ndarray:
     """(m + 1, 4) per level k, the box of the pixels at which the peak's component
     arrives at band k (x0, y0, x1, y1; empty: x1 = -1); cumulated from the top down
     it is the peak's component's box at every level."""
-    h, w = band.shape
+    h, w = path.shape
     ex = np.empty((m + 1, 4), np.int64)
     ex[:, 0], ex[:, 1], ex[:, 2], ex[:, 3] = w, h, -1, -1
     for i in range(h):
@@ -340,7 +340,7 @@ def _peak_box(band: np.ndarray, path: np.ndarray, m: int) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _contour_pass(band, path, runs, gt, hole, wanted) -> tuple[np.ndarray, np.ndarray]:
+def _contour_pass(path, runs, gt, hole, wanted) -> tuple[np.ndarray, np.ndarray]:
     """Best IoU at each of the m distinct levels (band b: values above b levels), and
     the most of a GT box a component covers there. Outer (not ``hole``; ``wanted``
     unread): 8-connected components of the bands above the level: the peak's, boxed
@@ -351,7 +351,7 @@ def _contour_pass(band, path, runs, gt, hole, wanted) -> tuple[np.ndarray, np.nd
     below their path level to the border can be in one, added from the bottom up and
     only up to the last ``wanted`` level; -1 where there is none. One signature for
     both passes, so numba compiles it once."""
-    h, w = band.shape
+    h, w = path.shape
     x0, x1, y, start = runs
     m = start.size - 2
     forest = _new_forest(h, w)
@@ -359,7 +359,7 @@ def _contour_pass(band, path, runs, gt, hole, wanted) -> tuple[np.ndarray, np.nd
     roots = np.empty(x0.size, np.int32)
     nroots = 0
     out, cover = np.full(m, -1.0), np.zeros(m)
-    peak = _peak_box(band, path, m) if not hole else np.empty((0, 4), np.int64)
+    peak = _peak_box(path, m) if not hole else np.empty((0, 4), np.int64)
     steps = m if not hole else (np.flatnonzero(wanted)[-1] + 1 if wanted.any() else 0)
     for step in range(steps):
         level = step if hole else m - 1 - step
@@ -420,15 +420,15 @@ def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np
     m = distinct.size
     band = lut[gray]
     to_peak = _path_levels(band, m + 2, True)
-    runs = _runs_by_band(gray, lut, m + 1, to_peak)
-    best, cover = _contour_pass(band, to_peak, runs, gt, False, np.empty(0, np.bool_))
+    runs = _runs_by_band(band, m + 1, to_peak)
+    best, cover = _contour_pass(to_peak, runs, gt, False, np.empty(0, np.bool_))
     # A level's holes can beat its outer boxes only where a component covers more of
     # a GT box than the best IoU; the hole pass stops after the last such level.
     wanted = cover > best
     if wanted.any():
         to_border = _path_levels(band, m + 2, False)
-        runs = _runs_by_band(gray, lut, m + 1, to_border)
-        best = np.maximum(best, _contour_pass(band, to_border, runs, gt, True, wanted)[0])
+        runs = _runs_by_band(band, m + 1, to_border)
+        best = np.maximum(best, _contour_pass(to_border, runs, gt, True, wanted)[0])
     return best[np.searchsorted(distinct, levels)]
 
 
@@ -440,7 +440,7 @@ def _largest_boxes(band: np.ndarray, t: int) -> np.ndarray:
     first (the one whose first 2x2 block comes first in raster order). The SAT/TS-CAM
     authors' rule. ``band``: how many of the t thresholds lie below each pixel."""
     h, w = band.shape
-    x0, x1, y, start = _runs_by_band(band, np.arange(t + 1), t + 1, None)
+    x0, x1, y, start = _runs_by_band(band, t + 1, None)
     forest = _new_forest(h, w)
     parent, node = forest[0], forest[1]
     out = np.empty((t, 4), np.int64)
