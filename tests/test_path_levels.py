@@ -30,23 +30,23 @@ def by_definition(band: np.ndarray, to_peak: bool) -> np.ndarray:
 
 
 def test_a_ring_and_two_peaks_by_hand():
-    ring = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.int32)
+    ring = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.uint8)
     # the centre reaches the border only over a 1; the peak only from its own 0
     assert _path_levels(ring, 3, False).tolist() == [[1, 1, 1], [1, 1, 1], [1, 1, 1]]
     assert _path_levels(ring, 3, True).tolist() == [[1, 1, 1], [1, 0, 1], [1, 1, 1]]
-    two = np.array([[3, 0, 2]], np.int32)
+    two = np.array([[3, 0, 2]], np.uint8)
     assert _path_levels(two, 5, True).tolist() == [[3, 0, 0]]  # the 2 joins the 3 at 0
     assert _path_levels(two, 5, False).tolist() == [[3, 0, 2]]  # all on the border
-    diagonal = np.array([[2, 0], [0, 2]], np.int32)  # 8-connected to the peak, at 2
+    diagonal = np.array([[2, 0], [0, 2]], np.uint8)  # 8-connected to the peak, at 2
     assert _path_levels(diagonal, 4, True).tolist() == [[2, 0], [0, 2]]
-    basin = np.array([[3, 3, 3, 3], [3, 0, 1, 3], [3, 3, 2, 3], [3, 3, 3, 3]], np.int32)
+    basin = np.array([[3, 3, 3, 3], [3, 0, 1, 3], [3, 3, 2, 3], [3, 3, 3, 3]], np.uint8)
     # a 4-connected basin: out over its lowest wall, the 3s, so at 3 for all of it
     assert _path_levels(basin, 5, False)[1:3, 1:3].tolist() == [[3, 3], [3, 3]]
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    arrays(np.int32, st.tuples(st.integers(1, 12), st.integers(1, 12)), elements=st.integers(0, 6)),
+    arrays(np.uint8, st.tuples(st.integers(1, 12), st.integers(1, 12)), elements=st.integers(0, 6)),
     st.booleans(),
 )
 def test_equal_to_the_definition_on_drawn_maps(band, to_peak):
@@ -58,6 +58,13 @@ def test_equal_to_the_definition_on_noisy_full_size_maps():
     for _ in range(4):
         coarse = rng.random((14, 14))
         band = cv2.resize(coarse, (224, 224), interpolation=cv2.INTER_LINEAR)
-        band = (band * 40).astype(np.int32)
+        band = (band * 40).astype(np.uint8)
         for to_peak in (True, False):
             assert np.array_equal(_path_levels(band, 42, to_peak), by_definition(band, to_peak))
+
+
+@settings(max_examples=20, deadline=None)
+@given(arrays(np.uint8, st.tuples(st.integers(1, 9), st.integers(1, 9))), st.booleans())
+def test_bands_over_the_whole_uint8_range(band, to_peak):
+    # the kernels work in uint8: 255 levels (interval 0.001) must neither wrap nor clip
+    assert np.array_equal(_path_levels(band, 255, to_peak), by_definition(band, to_peak))

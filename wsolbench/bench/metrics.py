@@ -149,12 +149,12 @@ def _profile_row(maps: list, boxes: np.ndarray, thresholds: np.ndarray) -> tuple
     """Where ours spends a map at 0.01: each stage of ``_contour_best`` timed alone."""
     gts = [np.asarray(b, np.float64)[None] for b in boxes]
     prep = [ct._benchmark_bands(m, thresholds) for m in maps]
-    band = [lut[gray] for gray, lut, _, _ in prep]
-    top = [d.size + 2 for _, _, d, _ in prep]
+    band = [b for b, _, _ in prep]
+    top = [m for _, m, _ in prep]  # the distinct levels: the highest band
     path = {s: [ct._path_levels(b, t, s) for b, t in zip(band, top, strict=True)] for s in (1, 0)}
     runs = {
         s: [
-            ct._runs_by_band(b, t - 1, path[s][i])
+            ct._runs_by_band(b, t + 1, path[s][i])
             for i, (b, t) in enumerate(zip(band, top, strict=True))
         ]
         for s in (1, 0)
@@ -170,7 +170,7 @@ def _profile_row(maps: list, boxes: np.ndarray, thresholds: np.ndarray) -> tuple
             ct._path_levels(band[i], top[i], True),
             ct._path_levels(band[i], top[i], False),
         ),
-        "runs": lambda i: [ct._runs_by_band(band[i], top[i] - 1, path[s][i]) for s in (1, 0)],
+        "runs": lambda i: [ct._runs_by_band(band[i], top[i] + 1, path[s][i]) for s in (1, 0)],
         "outer pass": lambda i: ct._contour_pass(path[1][i], runs[1][i], gts[i], False, none),
         "hole pass": lambda i: ct._contour_pass(path[0][i], runs[0][i], gts[i], True, wanted[i]),
     }
@@ -182,7 +182,7 @@ def _profile_row(maps: list, boxes: np.ndarray, thresholds: np.ndarray) -> tuple
         spent[name] = (time.perf_counter() - t0) / len(maps) * 1e3
     added = np.mean([r[1][0].size + r[0][0].size for r in zip(runs[1], runs[0], strict=True)])
     all_runs = np.mean(
-        [ct._runs_by_band(b, t - 1, None)[0].size for b, t in zip(band, top, strict=True)]
+        [ct._runs_by_band(b, t + 1, None)[0].size for b, t in zip(band, top, strict=True)]
     )
     return (
         "where ours spends a map (0.01)",

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
-from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
 
 _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -140,6 +140,37 @@ def _add_run(x0, x1, y, w, h, diagonal, forest) -> int:
     return root
 
 
+@nb.njit(cache=True, inline="always")
+def _kept_runs(band, path, rx0, rx1, ry, rband, count) -> int:
+    """``_runs_by_band``'s runs of the pixels whose band is not ``path``'s there; eight
+    pixels at a time are left out where all eight are (83-93 % of the pixels on
+    ViT-like maps). Returns the index of the last run."""
+    h, w = band.shape
+    n = h * w
+    bw = band.reshape(n)[: n & ~7].view(np.uint64)
+    pw = path.reshape(n)[: n & ~7].view(np.uint64)
+    r = -1
+    for i in range(h):
+        prev, j = -1, 0
+        while j < w:
+            p = i * w + j
+            if p & 7 == 0 and j + 8 <= w and bw[p >> 3] == pw[p >> 3]:
+                prev, j = -1, j + 8
+                continue
+            b = band[i, j]
+            if b == path[i, j]:
+                prev = -1  # left out: the next kept pixel starts a run
+            elif b != prev:
+                r += 1
+                rx0[r], ry[r], rband[r], prev = j, i, b, b
+                count[b + 1] += 1
+                rx1[r] = j
+            else:
+                rx1[r] = j
+            j += 1
+    return r
+
+
 @nb.njit(cache=True)
 def _runs_by_band(band: np.ndarray, nbands: int, path):
     """The maximal runs of equal band in each row of a (h, w) band image, grouped by
@@ -151,18 +182,18 @@ def _runs_by_band(band: np.ndarray, nbands: int, path):
     ry, rband = np.empty(h * w, np.int32), np.empty(h * w, np.int32)
     count = np.zeros(nbands + 1, np.int64)
     r = -1
-    for i in range(h):
-        prev = -1
-        for j in range(w):
-            b = band[i, j]
-            if path is not None and b == path[i, j]:
-                prev = -1  # left out: the next kept pixel starts a run
-                continue
-            if b != prev:
-                r += 1
-                rx0[r], ry[r], rband[r], prev = j, i, b, b
-                count[b + 1] += 1
-            rx1[r] = j
+    if path is not None:
+        r = _kept_runs(band, path, rx0, rx1, ry, rband, count)
+    else:
+        for i in range(h):
+            prev = -1
+            for j in range(w):
+                b = band[i, j]
+                if b != prev:
+                    r += 1
+                    rx0[r], ry[r], rband[r], prev = j, i, b, b
+                    count[b + 1] += 1
+                rx1[r] = j
     start = np.cumsum(count)
     fill = start[:-1].copy()
     x0 = np.empty(r + 1, np.int32)
@@ -205,40 +236,81 @@ def _cover(x0, y0, x1, y1, gt) -> float:
 
 
 @nb.njit(cache=True, inline="always")
-def _sweep_row(f, g, tmp, width, i, k, diagonal, forward) -> bool:
+def _first_last(words, nw):
+    """Byte indices of the first and last nonzero byte of ``nw`` words (-1: none)."""
+    lo, hi = -1, -1
+    for k in range(nw):
+        if words[k]:
+            lo = k * 8 + (trailing_zeros(words[k]) >> 3)
+            break
+    for k in range(nw - 1, -1, -1):
+        if words[k]:
+            hi = k * 8 + 7 - (leading_zeros(words[k]) >> 3)
+            break
+    return lo, hi
+
+
+@nb.njit(cache=True, inline="always")
+def _sweep_row(f, fw, g, tmp, tw, seed, sw, width, w, i, k, diagonal, forward) -> bool:
     """One row ``i`` of a raster sweep of a reconstruction by dilation (``f <= g``,
-    flat, padded with 0): from row ``k`` (the one above or below) and the row's own
-    neighbour on the left (``forward``) or right; whether it changed."""
+    uint8, rows of ``width`` bytes padded with 0, ``fw`` / ``tw`` / ``sw`` the word
+    views of ``f`` / ``tmp`` / ``seed``): from row ``k`` (the one above or below) and
+    the row's own neighbour on the left (``forward``) or right; whether it changed.
+    First what the rows give, in a loop that vectorises; the neighbour along the row
+    can add more only after a seed, a pixel where it carries more than the rows give
+    (1-5 % of the pixels on ViT-like maps), so the serial chain runs from the first
+    seed and stops past the last once it carries nothing more."""
     near, cur = f[k * width : (k + 1) * width], f[i * width : (i + 1) * width]
     cap = g[i * width : (i + 1) * width]
-    if diagonal:  # in a loop of its own, so it vectorises
-        for j in range(1, width - 1):
-            tmp[j] = max(max(near[j - 1], near[j]), max(near[j + 1], cur[j]))
+    # one loop for both connectivities and one for both directions (offsets known only
+    # at run time vectorise as well), so numba compiles each once
+    reach, back = (1 if diagonal else 0), (-1 if forward else 1)
+    for j in range(1, w + 1):
+        tmp[j] = min(max(max(near[j - reach], near[j]), max(near[j + reach], cur[j])), cap[j])
+    for j in range(1, w + 1):
+        seed[j] = min(tmp[j + back], cap[j]) > tmp[j]
+    nw = width >> 3
+    lo, hi = _first_last(sw, nw)
+    if lo < 0:
+        pass
+    elif forward:
+        j = lo
+        while j <= w:
+            r = min(tmp[j - 1], cap[j])
+            if r > tmp[j]:
+                tmp[j] = r
+            elif j > hi:
+                break
+            j += 1
     else:
-        for j in range(1, width - 1):
-            tmp[j] = max(near[j], cur[j])
-    changed, run = False, 0
-    if forward:  # two loops with constant steps: a step chosen at run time is slower
-        for j in range(1, width - 1):
-            run = min(max(run, tmp[j]), cap[j])
-            changed |= run != cur[j]
-            cur[j] = run
-    else:
-        for j in range(width - 2, 0, -1):
-            run = min(max(run, tmp[j]), cap[j])
-            changed |= run != cur[j]
-            cur[j] = run
-    return changed
+        j = hi
+        while j >= 1:
+            r = min(tmp[j + 1], cap[j])
+            if r > tmp[j]:
+                tmp[j] = r
+            elif j < lo:
+                break
+            j -= 1
+    changed, base = np.uint64(0), i * nw
+    for q in range(nw):
+        changed |= fw[base + q] ^ tw[q]
+        fw[base + q] = tw[q]
+    return changed != 0
 
 
 @nb.njit(cache=True)
-def _reconstruct(g, f, width, height, diagonal) -> None:
+def _reconstruct(g, f, width, height, w, diagonal, first) -> None:
     """Reconstruction by dilation of ``f`` under ``g`` in place: raster sweeps down and
     up until none changes a pixel (2-4 pairs on these maps); a row is swept again only
-    when it or the row it reads from changed since its last sweep in that direction."""
+    when it or the row it reads from changed since its last sweep in that direction.
+    ``first``: the only row the marker is on (the peak's), or -1 (the border's)."""
     tmp = np.zeros(width, f.dtype)
-    changed_at = np.zeros(height, np.int64)
-    done = np.full((2, height), -1, np.int64)  # the last down / up sweep of each row
+    seed = np.zeros(width, np.uint8)
+    tw, sw, fw = tmp.view(np.uint64), seed.view(np.uint64), f.view(np.uint64)
+    # rows to sweep first: all, or the marker's row alone (the rest is still 0)
+    changed_at = np.zeros(height, np.int64) if first < 0 else np.full(height, -2, np.int64)
+    changed_at[max(first, 0)] = 0
+    done = np.full((2, height), -1, np.int64)
     s = 0
     while True:
         moved = False
@@ -246,54 +318,70 @@ def _reconstruct(g, f, width, height, diagonal) -> None:
         for i in range(1, height - 1):
             if changed_at[i - 1] > done[0, i] or changed_at[i] > done[0, i]:
                 done[0, i] = s
-                if _sweep_row(f, g, tmp, width, i, i - 1, diagonal, True):
+                if _sweep_row(f, fw, g, tmp, tw, seed, sw, width, w, i, i - 1, diagonal, True):
                     changed_at[i], moved = s, True
         s += 1
         for i in range(height - 2, 0, -1):
             if changed_at[i + 1] > done[1, i] or changed_at[i] > done[1, i]:
                 done[1, i] = s
-                if _sweep_row(f, g, tmp, width, i, i + 1, diagonal, False):
+                if _sweep_row(f, fw, g, tmp, tw, seed, sw, width, w, i, i + 1, diagonal, False):
                     changed_at[i], moved = s, True
         if not moved:
             return
 
 
 @nb.njit(cache=True)
+def _path_marker(band: np.ndarray, top: int, to_peak: bool):
+    """The padded uint8 mask and marker of ``_path_levels``' reconstruction, their row
+    width and the marker's only row (-1: on every row)."""
+    h, w = band.shape
+    width, height = (w + 9) & ~7, h + 2  # rows of whole words, padded with 0
+    g = np.zeros((height, width), np.uint8)
+    f = np.zeros((height, width), np.uint8)
+    for i in range(h):  # one direction per loop, so each vectorises
+        if to_peak:
+            for j in range(w):
+                g[i + 1, j + 1] = band[i, j]
+        else:
+            # the border's minimax is a maximin of the bands turned upside down
+            for j in range(w):
+                g[i + 1, j + 1] = top - band[i, j]
+    if not to_peak:
+        f[1, 1 : w + 1], f[h, 1 : w + 1] = g[1, 1 : w + 1], g[h, 1 : w + 1]
+        f[1 : h + 1, 1], f[1 : h + 1, w] = g[1 : h + 1, 1], g[1 : h + 1, w]
+        return g.reshape(height * width), f.reshape(height * width), width, -1
+    at = np.argmax(g)  # the first maximum in raster order (the padding is 0)
+    f[at // width, at % width] = g[at // width, at % width]
+    return g.reshape(height * width), f.reshape(height * width), width, at // width
+
+
+@nb.njit(cache=True)
+def _path_unpad(f: np.ndarray, h: int, w: int, width: int, top: int, to_peak: bool):
+    """(h, w) uint8 path levels from the reconstruction's padded rows."""
+    out = np.empty((h, w), np.uint8)
+    for i in range(h):
+        row = f[(i + 1) * width + 1 : (i + 1) * width + 1 + w]
+        if to_peak:
+            out[i] = row
+        else:
+            for j in range(w):
+                out[i, j] = top - row[j]
+    return out
+
+
 def _path_levels(band: np.ndarray, top: int, to_peak: bool) -> np.ndarray:
     """Per pixel, with ``to_peak``: the highest level over 8-paths to the map's first
     maximum (raster order) of the lowest band on the path, i.e. the lowest band at
     which the pixel is in that maximum's component; else the lowest level over 4-paths
     to the image border of the highest band on the path, the band at which the pixel's
-    4-connected component below it reaches the border. ``top``: above every band."""
+    4-connected component below it reaches the border. ``top``: at least every band,
+    at most 255 (uint8 inside: 32 pixels a vector step); uint8 out. Three compiled
+    steps called from Python: compiled as one, numba optimised the reconstruction
+    again inside it (6 s more on a fresh clone)."""
+    g, f, width, first = _path_marker(band, top, to_peak)
     h, w = band.shape
-    width, height = w + 2, h + 2
-    g = np.zeros((height, width), np.int32)
-    f = np.zeros((height, width), np.int32)
-    for i in range(h):  # one direction per loop, so each vectorises
-        if to_peak:
-            for j in range(w):
-                g[i + 1, j + 1] = band[i, j] + 1
-        else:
-            # the border's minimax is a maximin of the bands turned upside down
-            for j in range(w):
-                g[i + 1, j + 1] = top - band[i, j]
-    if to_peak:
-        at = np.argmax(g)  # the first maximum in raster order (the padding is 0)
-        f[at // width, at % width] = g[at // width, at % width]
-    else:
-        f[1, 1 : w + 1], f[h, 1 : w + 1] = g[1, 1 : w + 1], g[h, 1 : w + 1]
-        f[1 : h + 1, 1], f[1 : h + 1, w] = g[1 : h + 1, 1], g[1 : h + 1, w]
-    flat = f.reshape(height * width)
-    _reconstruct(g.reshape(height * width), flat, width, height, to_peak)
-    out = np.empty((h, w), np.int32)
-    for i in range(h):
-        if to_peak:
-            for j in range(w):
-                out[i, j] = f[i + 1, j + 1] - 1
-        else:
-            for j in range(w):
-                out[i, j] = top - f[i + 1, j + 1]
-    return out
+    _reconstruct(g, f, width, h + 2, w, to_peak, first)
+    return _path_unpad(f, h, w, width, top, to_peak)
 
 
 @nb.njit(cache=True, inline="always")
@@ -322,17 +410,26 @@ def _best_alive(roots, nroots, forest, path, level, hole, w, h, gt) -> tuple[flo
 
 @nb.njit(cache=True)
 def _peak_box(path: np.ndarray, m: int) -> np.ndarray:
-    """(m + 1, 4) per level k, the box of the pixels at which the peak's component
-    arrives at band k (x0, y0, x1, y1; empty: x1 = -1); cumulated from the top down
-    it is the peak's component's box at every level."""
+    """(m + 1, 4) per level k, the box of the pixels whose path level is k or more
+    (x0, y0, x1, y1; empty: x1 = -1): the peak's component's box at level k. From
+    each row's and each column's highest path level."""
     h, w = path.shape
+    colmax = np.zeros(w, np.uint8)
+    rowmax = np.zeros(h, np.uint8)
+    for i in range(h):
+        r = np.uint8(0)
+        for j in range(w):
+            colmax[j] = max(colmax[j], path[i, j])
+            r = max(r, path[i, j])
+        rowmax[i] = r
     ex = np.empty((m + 1, 4), np.int64)
     ex[:, 0], ex[:, 1], ex[:, 2], ex[:, 3] = w, h, -1, -1
+    for j in range(w):
+        k = colmax[j]
+        ex[k, 0], ex[k, 2] = min(ex[k, 0], j), max(ex[k, 2], j)
     for i in range(h):
-        for j in range(w):
-            k = path[i, j]
-            ex[k, 0], ex[k, 1] = min(ex[k, 0], j), min(ex[k, 1], i)
-            ex[k, 2], ex[k, 3] = max(ex[k, 2], j), max(ex[k, 3], i)
+        k = rowmax[i]
+        ex[k, 1], ex[k, 3] = min(ex[k, 1], i), max(ex[k, 3], i)
     for k in range(m - 1, -1, -1):
         ex[k, 0], ex[k, 1] = min(ex[k, 0], ex[k + 1, 0]), min(ex[k, 1], ex[k + 1, 1])
         ex[k, 2], ex[k, 3] = max(ex[k, 2], ex[k + 1, 2]), max(ex[k, 3], ex[k + 1, 3])
@@ -385,8 +482,11 @@ def _contour_pass(path, runs, gt, hole, wanted) -> tuple[np.ndarray, np.ndarray]
 
 
 @nb.njit(cache=True)
-def _benchmark_gray(m01: np.ndarray) -> tuple[np.ndarray, int]:
-    """The benchmark's uint8 map, ``m * 255`` from float64 and truncated, and its max."""
+def _benchmark_bands(m01: np.ndarray, thresholds: np.ndarray):
+    """The benchmark's cut of a [0, 1] map: uint8 ``m * 255`` (from float64, truncated),
+    cut levels ``int(t * max)``; returns each pixel's band (how many distinct cut
+    levels lie below its uint8 value), the number of distinct levels and each
+    threshold's index among them."""
     h, w = m01.shape
     gray = np.empty((h, w), np.uint8)
     top = 0
@@ -395,20 +495,18 @@ def _benchmark_gray(m01: np.ndarray) -> tuple[np.ndarray, int]:
             v = min(int(np.float64(m01[i, j]) * 255.0), 255)
             gray[i, j] = v
             top = max(top, v)
-    return gray, top
-
-
-def _benchmark_bands(m01: np.ndarray, thresholds: np.ndarray):
-    """The benchmark's cut of a [0, 1] map: uint8 ``m * 255`` (from float64), cut
-    levels ``int(t * max)``; returns the uint8 map, each value's band (how many
-    distinct cut levels lie below it), the distinct levels and each threshold's.
-    The levels in numpy: inside a compiled function, np.unique and np.searchsorted
-    took 6 s to compile for microseconds of work."""
-    gray, top = _benchmark_gray(m01)
-    levels = (thresholds * top).astype(np.int64)  # int(t * max): t * max >= 0
-    distinct = np.unique(levels)
-    lut = np.searchsorted(distinct, np.arange(256), side="left").astype(np.int32)
-    return gray, lut, distinct, levels
+    present = np.zeros(257, np.int64)
+    for t in thresholds:
+        present[int(t * top) + 1] = 1  # int(t * max): t * max >= 0
+    lut = np.cumsum(present)  # lut[v]: distinct levels below v
+    index = np.empty(thresholds.size, np.int64)
+    for k in range(thresholds.size):
+        index[k] = lut[int(thresholds[k] * top)]
+    band = np.empty((h, w), np.uint8)
+    for i in range(h):
+        for j in range(w):
+            band[i, j] = lut[gray[i, j]]
+    return band, lut[256], index
 
 
 def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -416,20 +514,18 @@ def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np
     (outer and hole borders). Plain Python over the compiled steps: compiled as one
     function, numba re-optimised every step inside it (19 s more on a fresh clone) for
     a few microseconds a map."""
-    gray, lut, distinct, levels = _benchmark_bands(m01, thresholds)
-    m = distinct.size
-    band = lut[gray]
-    to_peak = _path_levels(band, m + 2, True)
+    band, m, index = _benchmark_bands(m01, thresholds)
+    to_peak = _path_levels(band, m, True)
     runs = _runs_by_band(band, m + 1, to_peak)
     best, cover = _contour_pass(to_peak, runs, gt, False, np.empty(0, np.bool_))
     # A level's holes can beat its outer boxes only where a component covers more of
     # a GT box than the best IoU; the hole pass stops after the last such level.
     wanted = cover > best
     if wanted.any():
-        to_border = _path_levels(band, m + 2, False)
+        to_border = _path_levels(band, m, False)
         runs = _runs_by_band(band, m + 1, to_border)
         best = np.maximum(best, _contour_pass(to_border, runs, gt, True, wanted)[0])
-    return best[np.searchsorted(distinct, levels)]
+    return best[index]
 
 
 @nb.njit(cache=True)
