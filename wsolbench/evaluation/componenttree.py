@@ -251,51 +251,47 @@ def _first_last(words, nw):
 
 
 @nb.njit(cache=True, inline="always")
-def _sweep_row(f, fw, g, tmp, tw, seed, sw, width, w, i, k, diagonal, forward) -> bool:
+def _sweep_row(f, g, seed, sw, width, w, i, k, diagonal, forward) -> bool:
     """One row ``i`` of a raster sweep of a reconstruction by dilation (``f <= g``,
-    uint8, rows of ``width`` bytes padded with 0, ``fw`` / ``tw`` / ``sw`` the word
-    views of ``f`` / ``tmp`` / ``seed``): from row ``k`` (the one above or below) and
-    the row's own neighbour on the left (``forward``) or right; whether it changed.
-    First what the rows give, in a loop that vectorises; the neighbour along the row
-    can add more only after a seed, a pixel where it carries more than the rows give
-    (1-5 % of the pixels on ViT-like maps), so the serial chain runs from the first
-    seed and stops past the last once it carries nothing more."""
+    uint8, rows of ``width`` bytes padded with 0; ``sw``: the word view of the scratch
+    row ``seed``): from row ``k`` (the one above or below) and the row's own neighbour
+    on the left (``forward``) or right; whether it changed. First what the rows give,
+    in place, in a loop that vectorises; the neighbour along the row can add more only
+    after a seed, a pixel where it carries more than the rows give (1-5 % of the pixels
+    on ViT-like maps), so the serial chain runs from the first seed and stops past the
+    last once it carries nothing more. Every loop indexes slices from 0: an index numba
+    cannot prove non-negative gets a wrap-around select that stops vectorisation."""
     near, cur = f[k * width : (k + 1) * width], f[i * width : (i + 1) * width]
-    cap = g[i * width : (i + 1) * width]
-    # one loop for both connectivities and one for both directions (offsets known only
-    # at run time vectorise as well), so numba compiles each once
+    cap = g[i * width + 1 : i * width + 1 + w]
     reach, back = (1 if diagonal else 0), (-1 if forward else 1)
-    for j in range(1, w + 1):
-        tmp[j] = min(max(max(near[j - reach], near[j]), max(near[j + reach], cur[j])), cap[j])
-    for j in range(1, w + 1):
-        seed[j] = min(tmp[j + back], cap[j]) > tmp[j]
-    nw = width >> 3
-    lo, hi = _first_last(sw, nw)
+    n0, n1, n2 = near[1 - reach : 1 - reach + w], near[1 : 1 + w], near[1 + reach : 1 + reach + w]
+    c1 = cur[1 : 1 + w]
+    changed = False
+    for j in range(w):
+        v = min(max(max(n0[j], n1[j]), max(n2[j], c1[j])), cap[j])
+        changed |= v != c1[j]
+        c1[j] = v
+    along, s1 = cur[1 + back : 1 + back + w], seed[1 : 1 + w]
+    for j in range(w):
+        s1[j] = min(along[j], cap[j]) > c1[j]
+    lo, hi = _first_last(sw, width >> 3)
     if lo < 0:
-        pass
-    elif forward:
-        j = lo
-        while j <= w:
-            r = min(tmp[j - 1], cap[j])
-            if r > tmp[j]:
-                tmp[j] = r
+        return changed
+    if forward:
+        for j in range(lo, w + 1):
+            r = min(cur[j - 1], cap[j - 1])
+            if r > cur[j]:
+                cur[j], changed = r, True
             elif j > hi:
                 break
-            j += 1
     else:
-        j = hi
-        while j >= 1:
-            r = min(tmp[j + 1], cap[j])
-            if r > tmp[j]:
-                tmp[j] = r
+        for j in range(hi, 0, -1):
+            r = min(cur[j + 1], cap[j - 1])
+            if r > cur[j]:
+                cur[j], changed = r, True
             elif j < lo:
                 break
-            j -= 1
-    changed, base = np.uint64(0), i * nw
-    for q in range(nw):
-        changed |= fw[base + q] ^ tw[q]
-        fw[base + q] = tw[q]
-    return changed != 0
+    return changed
 
 
 @nb.njit(cache=True)
@@ -304,9 +300,8 @@ def _reconstruct(g, f, width, height, w, diagonal, first) -> None:
     up until none changes a pixel (2-4 pairs on these maps); a row is swept again only
     when it or the row it reads from changed since its last sweep in that direction.
     ``first``: the only row the marker is on (the peak's), or -1 (the border's)."""
-    tmp = np.zeros(width, f.dtype)
     seed = np.zeros(width, np.uint8)
-    tw, sw, fw = tmp.view(np.uint64), seed.view(np.uint64), f.view(np.uint64)
+    sw = seed.view(np.uint64)
     # rows to sweep first: all, or the marker's row alone (the rest is still 0)
     changed_at = np.zeros(height, np.int64) if first < 0 else np.full(height, -2, np.int64)
     changed_at[max(first, 0)] = 0
@@ -318,41 +313,66 @@ def _reconstruct(g, f, width, height, w, diagonal, first) -> None:
         for i in range(1, height - 1):
             if changed_at[i - 1] > done[0, i] or changed_at[i] > done[0, i]:
                 done[0, i] = s
-                if _sweep_row(f, fw, g, tmp, tw, seed, sw, width, w, i, i - 1, diagonal, True):
+                if _sweep_row(f, g, seed, sw, width, w, i, i - 1, diagonal, True):
                     changed_at[i], moved = s, True
         s += 1
         for i in range(height - 2, 0, -1):
             if changed_at[i + 1] > done[1, i] or changed_at[i] > done[1, i]:
                 done[1, i] = s
-                if _sweep_row(f, fw, g, tmp, tw, seed, sw, width, w, i, i + 1, diagonal, False):
+                if _sweep_row(f, g, seed, sw, width, w, i, i + 1, diagonal, False):
                     changed_at[i], moved = s, True
         if not moved:
             return
 
 
+@nb.njit(cache=True, inline="always")
+def _first_maximum(band: np.ndarray) -> tuple[int, int]:
+    """Row and column of the first maximum in raster order: each row's maximum in a
+    loop that vectorises, then the first row that holds the highest (np.argmax
+    compares pixel by pixel, four times as long)."""
+    h, w = band.shape
+    best, at = band[0, 0], 0
+    for i in range(h):
+        top = band[i, 0]
+        for j in range(w):
+            top = max(top, band[i, j])
+        if top > best:
+            best, at = top, i
+    j = 0
+    while band[at, j] != best:
+        j += 1
+    return at, j
+
+
 @nb.njit(cache=True)
 def _path_marker(band: np.ndarray, top: int, to_peak: bool):
-    """The padded uint8 mask and marker of ``_path_levels``' reconstruction, their row
-    width and the marker's only row (-1: on every row)."""
+    """The padded uint8 mask and marker of ``_path_levels``' reconstruction, flat,
+    their row width and the marker's only row (-1: on every row). Plain loops: numba's
+    slice assignments took seconds more to compile."""
     h, w = band.shape
     width, height = (w + 9) & ~7, h + 2  # rows of whole words, padded with 0
-    g = np.zeros((height, width), np.uint8)
-    f = np.zeros((height, width), np.uint8)
+    g = np.zeros(height * width, np.uint8)
+    f = np.zeros(height * width, np.uint8)
     for i in range(h):  # one direction per loop, so each vectorises
+        row = g[(i + 1) * width + 1 : (i + 1) * width + 1 + w]
         if to_peak:
             for j in range(w):
-                g[i + 1, j + 1] = band[i, j]
+                row[j] = band[i, j]
         else:
             # the border's minimax is a maximin of the bands turned upside down
             for j in range(w):
-                g[i + 1, j + 1] = top - band[i, j]
-    if not to_peak:
-        f[1, 1 : w + 1], f[h, 1 : w + 1] = g[1, 1 : w + 1], g[h, 1 : w + 1]
-        f[1 : h + 1, 1], f[1 : h + 1, w] = g[1 : h + 1, 1], g[1 : h + 1, w]
-        return g.reshape(height * width), f.reshape(height * width), width, -1
-    at = np.argmax(g)  # the first maximum in raster order (the padding is 0)
-    f[at // width, at % width] = g[at // width, at % width]
-    return g.reshape(height * width), f.reshape(height * width), width, at // width
+                row[j] = top - band[i, j]
+    if to_peak:
+        i, j = _first_maximum(band)
+        f[(i + 1) * width + j + 1] = g[(i + 1) * width + j + 1]
+        return g, f, width, i + 1
+    for i in range(1, h + 1):  # the border pixels are their own marker
+        for j in (1, w):
+            f[i * width + j] = g[i * width + j]
+    for i in (1, h):
+        for j in range(1, w + 1):
+            f[i * width + j] = g[i * width + j]
+    return g, f, width, -1
 
 
 @nb.njit(cache=True)
@@ -361,8 +381,9 @@ def _path_unpad(f: np.ndarray, h: int, w: int, width: int, top: int, to_peak: bo
     out = np.empty((h, w), np.uint8)
     for i in range(h):
         row = f[(i + 1) * width + 1 : (i + 1) * width + 1 + w]
-        if to_peak:
-            out[i] = row
+        if to_peak:  # a loop: numba's row assignment took four times as long
+            for j in range(w):
+                out[i, j] = row[j]
         else:
             for j in range(w):
                 out[i, j] = top - row[j]
