@@ -510,24 +510,29 @@ def _benchmark_bands(m01: np.ndarray, thresholds: np.ndarray):
     threshold's index among them."""
     h, w = m01.shape
     gray = np.empty((h, w), np.uint8)
-    top = 0
     for i in range(h):
+        src, dst = m01[i], gray[i]
+        for j in range(w):  # to int32, which vectorises (AVX2 has no float64 -> int64)
+            dst[j] = min(np.int32(np.float64(src[j]) * 255.0), np.int32(255))
+    top = np.uint8(0)
+    for i in range(h):
+        row = gray[i]
         for j in range(w):
-            v = min(int(np.float64(m01[i, j]) * 255.0), 255)
-            gray[i, j] = v
-            top = max(top, v)
+            top = max(top, row[j])
     present = np.zeros(257, np.int64)
     for t in thresholds:
         present[int(t * top) + 1] = 1  # int(t * max): t * max >= 0
-    lut = np.cumsum(present)  # lut[v]: distinct levels below v
+    below = np.cumsum(present)  # below[v]: distinct levels below v
+    lut = below.astype(np.uint8)
     index = np.empty(thresholds.size, np.int64)
     for k in range(thresholds.size):
-        index[k] = lut[int(thresholds[k] * top)]
+        index[k] = below[int(thresholds[k] * top)]
     band = np.empty((h, w), np.uint8)
     for i in range(h):
+        src, dst = gray[i], band[i]
         for j in range(w):
-            band[i, j] = lut[gray[i, j]]
-    return band, lut[256], index
+            dst[j] = lut[src[j]]
+    return band, below[256], index
 
 
 def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -542,7 +547,7 @@ def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np
     # A level's holes can beat its outer boxes only where a component covers more of
     # a GT box than the best IoU; the hole pass stops after the last such level.
     wanted = cover > best
-    if wanted.any():
+    if np.count_nonzero(wanted):  # (ndarray.any() takes 1.4 us, this 0.4)
         to_border = _path_levels(band, m, False)
         runs = _runs_by_band(band, m + 1, to_border)
         best = np.maximum(best, _contour_pass(to_border, runs, gt, True, wanted)[0])
