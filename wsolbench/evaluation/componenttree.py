@@ -582,7 +582,7 @@ def _largest_boxes(band: np.ndarray, t: int) -> np.ndarray:
     return out
 
 
-def _as_float_map(m: np.ndarray) -> np.ndarray:
+def as_float_map(m: np.ndarray) -> np.ndarray:
     """float32 stays float32 (the compiled kernels take both), anything else becomes
     float64; C order."""
     m = np.asarray(m)
@@ -604,7 +604,7 @@ def best_contour_iou(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) ->
     (``(m * 255)``, as the benchmark's loader hands it over) and is cut at
     ``int(t * max)``, strictly above."""
     gt = np.ascontiguousarray(gt, np.float64).reshape(-1, 4)
-    return _contour_best(_as_float_map(m01), gt, np.asarray(thresholds, np.float64))
+    return _contour_best(as_float_map(m01), gt, np.asarray(thresholds, np.float64))
 
 
 RULES = ("largest", "contour")

@@ -15,7 +15,12 @@ import numpy as np
 from wsolbench.core.errors import UserError
 from wsolbench.data.annotations import IGNORE
 from wsolbench.evaluation.boxes import BENCHMARK_THRESHOLDS, THRESHOLDS, box_iou, normalize_authors
-from wsolbench.evaluation.componenttree import best_contour_iou, largest_component_boxes
+from wsolbench.evaluation.componenttree import (
+    as_float_map,
+    best_contour_iou,
+    largest_component_boxes,
+)
+from wsolbench.evaluation.histogram import object_background_histograms
 
 IOU_LEVELS = (0.3, 0.5, 0.7)
 
@@ -218,10 +223,9 @@ class PixelAP(Accumulator):
         """Returns each image's histograms, (B, 2, bins): object, background."""
         hist = np.zeros((len(batch), 2, len(self.edges) - 1), np.int64)
         for i, (m, mask) in enumerate(zip(batch.maps, batch.masks, strict=True)):
-            values = np.asarray(m, np.float64)  # the benchmark's loader gives float64
-            obj, bg = _object_and_background(mask)
-            hist[i, 0] = np.histogram(values[obj], bins=self.edges)[0]
-            hist[i, 1] = np.histogram(values[bg], bins=self.edges)[0]
+            # compared in float64, as the benchmark's loader hands the maps over
+            values, labels = as_float_map(m), np.asarray(mask)
+            hist[i] = object_background_histograms(values, labels, self.edges, IGNORE)
         self.state["fg"] += hist[:, 0].sum(axis=0)
         self.state["bg"] += hist[:, 1].sum(axis=0)
         return hist
