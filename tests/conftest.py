@@ -39,10 +39,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 # Run by the controller in two processes at once: numba compiles each rule's kernels
-# on one core (12 s and 7 s on a fresh clone), the synthetic splits are drawn.
+# on one core (18-22 s and 7-9 s on a fresh clone; PxAP's with the second), the
+# synthetic splits are drawn.
 WARM = (
     "from wsolbench.evaluation.componenttree import warm_up; warm_up('contour')",
     "from wsolbench.evaluation.componenttree import warm_up; warm_up('largest'); "
+    "from wsolbench.evaluation import histogram; histogram.warm_up(); "
     "from wsolbench.core.registry import DATASETS; DATASETS.get('synthetic')().load(None)",
 )
 # The file the controller writes once the caches are warm (its path in the workers' env).

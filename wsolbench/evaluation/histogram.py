@@ -45,3 +45,12 @@ def object_background_histograms(m: np.ndarray, mask: np.ndarray, edges: np.ndar
             if k >= 0:
                 out[0 if label == 1 else 1, k] += 1
     return out
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the kernel for float32 and float64 maps and
+    uint8 masks, so that the first scored batch does not pay for it."""
+    edges = np.array([0.0, 0.5, 1.0, 2.0, 3.0])
+    mask = np.zeros((2, 2), np.uint8)
+    for dtype in (np.float32, np.float64):
+        object_background_histograms(np.zeros((2, 2), dtype), mask, edges, 255)

@@ -57,9 +57,10 @@ def _ready() -> None:
     enough that the next task goes to another one."""
     import time
 
-    from wsolbench.evaluation.componenttree import warm_up
+    from wsolbench.evaluation import componenttree, histogram
 
-    warm_up()
+    componenttree.warm_up()
+    histogram.warm_up()
     time.sleep(0.3)
 
 
