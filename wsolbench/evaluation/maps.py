@@ -34,7 +34,14 @@ from wsolbench.data.imagefiles import FRAME, FileSplit
 from wsolbench.data.splits import WSOLSplit, check_frame
 from wsolbench.evaluation.boxes import DEFAULT_INTERVAL
 from wsolbench.evaluation.metrics import MapBatch, map_problem
-from wsolbench.evaluation.pool import MapScorer, available_cpus, scoring_workers, start_workers
+from wsolbench.evaluation.pool import (
+    INLINE_PIXELS,
+    INLINE_PIXELS_CONTOUR_ONLY,
+    MapScorer,
+    available_cpus,
+    scoring_workers,
+    start_workers,
+)
 from wsolbench.evaluation.protocol import PROTOCOL
 from wsolbench.evaluation.scores import SplitScores, TrivialBoxes
 from wsolbench.evaluation.summary import summarize, trivial_boxes
@@ -369,6 +376,16 @@ def _score_request(
     )
 
 
+def maps_workers(
+    requested: int | None, images: int, size: tuple[int, int], authors_rule: bool
+) -> int:
+    """Scoring processes for ``images`` maps of ``size``: with the authors' rule a map
+    costs 2.4x as much inline (5.6 against 2.3 ms, read and hashed), so the pool pays
+    off from fewer maps."""
+    inline_below = INLINE_PIXELS if authors_rule else INLINE_PIXELS_CONTOUR_ONLY
+    return scoring_workers(requested, 0, images * size[0] * size[1], inline_below)
+
+
 def _scores(req: MapsRequest, gt: GroundTruth, known: dict) -> tuple[dict, dict, str | None]:
     """The metrics of ``req``'s maps (``summarize``'s), the sha256 of the map files
     read per split, and a note on what was left out. Only the rules whose metrics can
@@ -379,7 +396,7 @@ def _scores(req: MapsRequest, gt: GroundTruth, known: dict) -> tuple[dict, dict,
     if why_not:  # GT-known cannot be reported: the authors' rule is not run at all
         test.box = None
     images = len(gt.test) + (0 if why_not or _picks_own_threshold(req) else len(gt.val))
-    workers = scoring_workers(req.workers, 0, images * gt.image_size[0] * gt.image_size[1])
+    workers = maps_workers(req.workers, images, gt.image_size, test.box is not None)
     pool = start_workers(workers)
 
     def work(scores: SplitScores) -> tuple:

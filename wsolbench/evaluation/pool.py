@@ -31,6 +31,11 @@ class Loadable(Protocol):
 # Below this many map pixels a split is scored inline: starting workers (a second
 # each) would cost more than they save. 1,000 maps of 224 x 224 is about 50M.
 INLINE_PIXELS = 50_000_000
+# The same where only MaxBoxAccV2's rule (and PxAP) runs: a map then costs about 2.3
+# ms inline, read and hashed, against 5.6 with the authors' rule too. evaluate-maps
+# took 10.8 s inline and 13.1 s with two workers at 2,000 such maps, 17.8 and 17.7 s
+# at 5,000 (the pool with 1.6x the CPU): about 4,000 maps.
+INLINE_PIXELS_CONTOUR_ONLY = 200_000_000
 
 
 def available_cpus() -> int:
@@ -41,12 +46,15 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def scoring_workers(requested: int | None, loader_workers: int, pixels: int) -> int:
+def scoring_workers(
+    requested: int | None, loader_workers: int, pixels: int, inline_below: int = INLINE_PIXELS
+) -> int:
     """Worker processes for a split: ``requested`` when given, else the CPUs left to
-    this process minus the data loader's workers (0: score inline)."""
+    this process minus the data loader's workers (0: score inline, as below
+    ``inline_below`` map pixels)."""
     if requested is not None:
         return requested
-    if pixels < INLINE_PIXELS:
+    if pixels < inline_below:
         return 0
     spare = available_cpus() - loader_workers
     return spare if spare >= 2 else 0
