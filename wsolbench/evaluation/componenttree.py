@@ -37,6 +37,7 @@ _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 # A root's row in the node table (32 bytes per root, so a union reads two).
 X0, Y0, X1, Y1, SIZE, FIRST = range(6)
+NO_PEAK = np.empty((0, 4), np.int64)  # the hole pass's ``peak``
 
 
 @nb.njit(cache=True)
@@ -458,17 +459,17 @@ def _peak_box(path: np.ndarray, m: int) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _contour_pass(path, runs, gt, hole, wanted) -> tuple[np.ndarray, np.ndarray]:
+def _contour_pass(path, runs, gt, hole, wanted, peak) -> tuple[np.ndarray, np.ndarray]:
     """Best IoU at each of the m distinct levels (band b: values above b levels), and
-    the most of a GT box a component covers there. Outer (not ``hole``; ``wanted``
-    unread): 8-connected components of the bands above the level: the peak's, boxed
-    from ``path`` (``_path_levels`` to the peak), and the others, whose pixels are the
-    only ones the union-find adds (``runs``: the pixels below their path level),
-    bands from the top down; (0, 0, 0, 0) when nothing is above. Holes: 4-connected
-    components of the bands at or below the level off the image border: only pixels
-    below their path level to the border can be in one, added from the bottom up and
-    only up to the last ``wanted`` level; -1 where there is none. One signature for
-    both passes, so numba compiles it once."""
+    the most of a GT box a component covers there, both only at the ``wanted`` levels.
+    Outer (not ``hole``): 8-connected components of the bands above the level: the
+    peak's, boxed by ``peak`` (``_peak_box``) at every level, and the others, whose
+    pixels are the only ones the union-find adds (``runs``: the pixels below their
+    ``path`` level to the peak), bands from the top down to the lowest wanted level;
+    (0, 0, 0, 0) when nothing is above. Holes: 4-connected components of the bands at
+    or below the level off the image border: only pixels below their path level to
+    the border can be in one, added from the bottom up to the last wanted level; -1
+    where there is none. One signature for both passes, so numba compiles it once."""
     h, w = path.shape
     x0, x1, y, start = runs
     m = start.size - 2
@@ -477,27 +478,28 @@ def _contour_pass(path, runs, gt, hole, wanted) -> tuple[np.ndarray, np.ndarray]
     roots = np.empty(x0.size, np.int32)
     nroots = 0
     out, cover = np.full(m, -1.0), np.zeros(m)
-    peak = _peak_box(path, m) if not hole else np.empty((0, 4), np.int64)
-    steps = m if not hole else (np.flatnonzero(wanted)[-1] + 1 if wanted.any() else 0)
+    at = np.flatnonzero(wanted)
+    steps = m if not hole else (at[-1] + 1 if at.size else 0)
+    lowest = at[0] if at.size else m  # outer: no run below it is needed
     for step in range(steps):
         level = step if hole else m - 1 - step
         band_in = level if hole else level + 1  # the band that joins at this level
-        for k in range(start[band_in], start[band_in + 1]):
-            r = _add_run(x0[k], x1[k], y[k], w, h, not hole, forest)
-            if r == y[k] * w + x0[k]:  # a new component: one more root to score
-                roots[nroots] = r
-                nroots += 1
-        if hole and not wanted[level]:
-            continue
-        out[level], cover[level], nroots = _best_alive(
-            roots, nroots, forest, flat, level, hole, w, h, gt
-        )
+        if hole or level >= lowest:
+            for k in range(start[band_in], start[band_in + 1]):
+                r = _add_run(x0[k], x1[k], y[k], w, h, not hole, forest)
+                if r == y[k] * w + x0[k]:  # a new component: one more root to score
+                    roots[nroots] = r
+                    nroots += 1
+        if wanted[level]:
+            out[level], cover[level], nroots = _best_alive(
+                roots, nroots, forest, flat, level, hole, w, h, gt
+            )
         if not hole and peak[level + 1, 2] >= 0:  # the peak's component
             box = peak[level + 1]
             bx1, by1 = min(box[2] + 1, w - 1), min(box[3] + 1, h - 1)
             out[level] = max(out[level], _iou(box[0], box[1], bx1, by1, gt))
             cover[level] = max(cover[level], _cover(box[0], box[1], bx1, by1, gt))
-        elif not hole and nroots == 0:
+        elif not hole:  # nothing above the level: no peak, no other component
             out[level] = _iou(0, 0, 0, 0, gt)
     return out, cover
 
@@ -515,17 +517,17 @@ def _spans(lo: np.ndarray, hi: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarr
 
 
 @nb.njit(cache=True)
-def _hole_spans(band: np.ndarray, to_border: np.ndarray, m: int):
-    """Per level, the columns x0..x1 and rows y0..y1 that can hold a hole pixel (none:
-    x1 = -1): one with ``band <= level < to_border`` (off the border's component of
-    the bands at or below it). Each row's and each column's span of such levels, from
-    its lowest band to its highest border level, bounds them from outside."""
-    h, w = band.shape
+def _level_spans(low: np.ndarray, high: np.ndarray, m: int):
+    """Per level k < m, the columns x0..x1 and rows y0..y1 that hold a pixel with
+    ``low <= k < high`` there (none: x1 = -1), bounded from outside: each row's and
+    each column's span of such levels, from its lowest ``low`` to its highest
+    ``high``."""
+    h, w = low.shape
     rlo, rhi = np.full(h, 255, np.uint8), np.zeros(h, np.uint8)
     clo, chi = np.full(w, 255, np.uint8), np.zeros(w, np.uint8)
     lo, hi = np.empty(w, np.uint8), np.empty(w, np.uint8)
     for i in range(h):
-        b, t = band[i], to_border[i]
+        b, t = low[i], high[i]
         for j in range(w):  # selects, one loop per step, so that each vectorises
             inside = b[j] < t[j]
             lo[j], hi[j] = b[j] if inside else np.uint8(255), t[j] if inside else np.uint8(0)
@@ -541,12 +543,32 @@ def _hole_spans(band: np.ndarray, to_border: np.ndarray, m: int):
 
 
 @nb.njit(cache=True)
+def _outer_wanted(to_peak, band, gt, peak) -> np.ndarray:
+    """The levels where a component other than the peak's can beat the peak's box.
+    Their pixels are the ones with ``to_peak <= level < band``, so their boxes lie in
+    the box of ``_level_spans``, whose cover bounds their IoU (``_cover``). Elsewhere
+    their holes cannot beat it either: a hole's box lies in its component's."""
+    h, w = band.shape
+    m = peak.shape[0] - 1
+    x0, y0, x1, y1 = _level_spans(to_peak, band, m)
+    wanted = np.zeros(m, np.bool_)
+    for k in range(m):
+        if x1[k] >= 0 and y1[k] >= 0:  # then the peak is above the level too
+            c = _cover(x0[k], y0[k], min(x1[k] + 1, w - 1), min(y1[k] + 1, h - 1), gt)
+            box = peak[k + 1]
+            bx1, by1 = min(box[2] + 1, w - 1), min(box[3] + 1, h - 1)
+            wanted[k] = c > _iou(box[0], box[1], bx1, by1, gt)
+    return wanted
+
+
+@nb.njit(cache=True)
 def _hole_wanted(band, to_border, gt, best, wanted) -> np.ndarray:
     """``wanted`` narrowed to the levels where a hole's box can beat ``best``: every
-    hole's traced box there lies in the box of ``_hole_spans`` grown as cv2 traces a
-    hole, so covers no more of a GT box than it (``_cover``'s bound)."""
+    hole pixel there has ``band <= level < to_border`` (off the border's component),
+    so every hole's traced box lies in the box of ``_level_spans`` grown as cv2 traces
+    a hole, and covers no more of a GT box than it (``_cover``'s bound)."""
     h, w = band.shape
-    x0, y0, x1, y1 = _hole_spans(band, to_border, wanted.size)
+    x0, y0, x1, y1 = _level_spans(band, to_border, wanted.size)
     out = np.zeros(wanted.size, np.bool_)
     for k in range(wanted.size):
         if wanted[k] and x1[k] >= 0 and y1[k] >= 0:
@@ -596,16 +618,20 @@ def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np
     band, m, index = _benchmark_bands(m01, thresholds)
     to_peak = _path_levels(band, m, True)
     runs = _runs_by_band(band, m + 1, to_peak)
-    best, cover = _contour_pass(to_peak, runs, gt, False, np.empty(0, np.bool_))
+    peak = _peak_box(to_peak, m)
+    outer = _outer_wanted(to_peak, band, gt, peak)
+    best, cover = _contour_pass(to_peak, runs, gt, False, outer, peak)
     # A level's holes can beat its outer boxes only where a component covers more of
-    # a GT box than the best IoU; the hole pass stops after the last such level.
+    # a GT box than the best IoU (the peak's, where the others' are not wanted); the
+    # hole pass stops after the last such level.
     wanted = cover > best
     if np.count_nonzero(wanted):  # (ndarray.any() takes 1.4 us, this 0.4)
         to_border = _path_levels(band, m, False)
         wanted = _hole_wanted(band, to_border, gt, best, wanted)
         if np.count_nonzero(wanted):
             runs = _runs_by_band(band, m + 1, to_border)
-            best = np.maximum(best, _contour_pass(to_border, runs, gt, True, wanted)[0])
+            holes = _contour_pass(to_border, runs, gt, True, wanted, NO_PEAK)[0]
+            best = np.maximum(best, holes)
     return best[index]
 
 
