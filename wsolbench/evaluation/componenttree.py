@@ -35,8 +35,9 @@ _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-# A root's row in the node table (32 bytes per root, so a union reads two).
-X0, Y0, X1, Y1, SIZE, FIRST = range(6)
+# A root's row in the node table (32 bytes per root, so a union reads two); PART:
+# the index ``_parts`` gives the part a root started.
+X0, Y0, X1, Y1, SIZE, FIRST, PART = range(7)
 NO_PEAK = np.empty((0, 4), np.int64)  # the hole pass's ``peak``
 
 
@@ -504,77 +505,137 @@ def _contour_pass(path, runs, gt, hole, wanted, peak) -> tuple[np.ndarray, np.nd
     return out, cover
 
 
-@nb.njit(cache=True, inline="always")
-def _spans(lo: np.ndarray, hi: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per level k < m, the first and the last index whose span ``lo <= k < hi`` holds
-    k (none: first n, last -1); contiguous stores, so each span's loop vectorises."""
-    first, last = np.full(m, lo.size, np.int32), np.full(m, -1, np.int32)
-    for i in range(lo.size):
-        for k in range(lo[i], min(int(hi[i]), m)):
-            first[k] = min(first[k], i)
-            last[k] = i
-    return first, last
+_BYTE_LSBS = np.uint64(0x0101010101010101)
+_GATHER = np.uint64(0x0102040810204080)  # byte i's low bit -> bit 56 + i
 
 
 @nb.njit(cache=True)
-def _level_spans(low: np.ndarray, high: np.ndarray, m: int):
-    """Per level k < m, the columns x0..x1 and rows y0..y1 that hold a pixel with
-    ``low <= k < high`` there (none: x1 = -1), bounded from outside: each row's and
-    each column's span of such levels, from its lowest ``low`` to its highest
-    ``high``."""
+def _differ_bits(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """One bit per pixel, in raster order, set where ``low`` and ``high`` differ:
+    eight pixels a step, each 8-byte word's differing bytes gathered into 8 bits."""
+    n = low.size
+    lf, hf = low.reshape(n), high.reshape(n)
+    lw, hw = lf[: n & ~7].view(np.uint64), hf[: n & ~7].view(np.uint64)
+    bits = np.zeros((n + 63) >> 6, np.uint64)
+    for k in range(lw.size):
+        d = lw[k] ^ hw[k]
+        d |= d >> np.uint64(4)
+        d |= d >> np.uint64(2)
+        d |= d >> np.uint64(1)
+        byte = ((d & _BYTE_LSBS) * _GATHER) >> np.uint64(56)
+        bits[k >> 3] |= byte << np.uint64((k & 7) * 8)
+    for q in range(n & ~7, n):
+        if lf[q] != hf[q]:
+            bits[q >> 6] |= _ONE << np.uint64(q & 63)
+    return bits
+
+
+@nb.njit(cache=True, inline="always")
+def _next_bit(bits: np.ndarray, p: int, end: int, value: bool) -> int:
+    """The first position from ``p`` whose bit is ``value``, or ``end``."""
+    while p < end:
+        v = bits[p >> 6] if value else ~bits[p >> 6]
+        v >>= np.uint64(p & 63)
+        if v:
+            return min(p + trailing_zeros(v), end)
+        p = (p | 63) + 1
+    return end
+
+
+@nb.njit(cache=True, inline="always")
+def _candidate_runs(low, high, diagonal, forest, run) -> tuple[int, int]:
+    """``_parts``' union-find over the row runs of pixels where ``low`` and ``high``
+    differ, found in a bitset of them: per run its first pixel, its lowest ``low``
+    and its highest ``high`` in ``run``; the number of runs and of parts made."""
     h, w = low.shape
-    rlo, rhi = np.full(h, 255, np.uint8), np.zeros(h, np.uint8)
-    clo, chi = np.full(w, 255, np.uint8), np.zeros(w, np.uint8)
-    lo, hi = np.empty(w, np.uint8), np.empty(w, np.uint8)
+    lf, hf = low.reshape(h * w), high.reshape(h * w)
+    bits = _differ_bits(low, high)
+    node = forest[1]
+    nr, parts = 0, 0
     for i in range(h):
-        b, t = low[i], high[i]
-        for j in range(w):  # selects, one loop per step, so that each vectorises
-            inside = b[j] < t[j]
-            lo[j], hi[j] = b[j] if inside else np.uint8(255), t[j] if inside else np.uint8(0)
-        for j in range(w):
-            clo[j], chi[j] = min(clo[j], lo[j]), max(chi[j], hi[j])
-        r0, r1 = np.uint8(255), np.uint8(0)
-        for j in range(w):
-            r0, r1 = min(r0, lo[j]), max(r1, hi[j])
-        rlo[i], rhi[i] = r0, r1
-    x0, x1 = _spans(clo, chi, m)
-    y0, y1 = _spans(rlo, rhi, m)
-    return x0, y0, x1, y1
+        p, end = i * w, (i + 1) * w
+        while True:
+            s = _next_bit(bits, p, end, True)
+            if s >= end:
+                break
+            p = _next_bit(bits, s, end, False)  # one past the run
+            lo, hi = lf[s], hf[s]
+            for q in range(s + 1, p):
+                lo, hi = min(lo, lf[q]), max(hi, hf[q])
+            run[nr, 0], run[nr, 1], run[nr, 2] = s, lo, hi
+            nr += 1
+            if _add_run(s - i * w, p - 1 - i * w, i, w, h, diagonal, forest) == s:
+                node[s, PART] = parts  # a new part
+                parts += 1
+    return nr, parts
+
+
+@nb.njit(cache=True)
+def _parts(low: np.ndarray, high: np.ndarray, diagonal: bool):
+    """The 8-connected (``diagonal``) or 4-connected parts of the pixels where ``low <
+    high`` (``low <= high`` everywhere): per part its box x0, y0, x1, y1 (x1 = -1: merged
+    into another) and its span of levels, from its lowest ``low`` to its highest
+    ``high``. Every component of the pixels with ``low <= level < high`` lies in one."""
+    h, w = low.shape
+    forest = _new_forest(h, w)
+    parent, node = forest[0], forest[1]
+    run = np.empty((h * ((w + 1) >> 1), 3), np.int32)
+    nr, parts = _candidate_runs(low, high, diagonal, forest, run)
+    box = np.full((parts, 4), -1, np.int64)
+    lo, hi = np.full(parts, 255, np.int64), np.zeros(parts, np.int64)
+    for k in range(nr):
+        r = _root(parent, run[k, 0])
+        q = node[r, PART]
+        box[q, 0], box[q, 1] = node[r, X0], node[r, Y0]
+        box[q, 2], box[q, 3] = node[r, X1], node[r, Y1]
+        lo[q], hi[q] = min(lo[q], run[k, 1]), max(hi[q], run[k, 2])
+    return box, lo, hi
+
+
+@nb.njit(cache=True, inline="always")
+def _part_cover(parts, m, gt, grow, w, h) -> np.ndarray:
+    """Per level k < m, the most of a GT box the box of a part alive there covers
+    (``_cover``), each part's box grown as cv2 traces an outer border (``grow`` 0) or
+    a hole's (1)."""
+    box, lo, hi = parts
+    most = np.zeros(m)
+    for q in range(lo.size):
+        if box[q, 2] < 0:
+            continue  # merged into another part
+        x1, y1 = min(box[q, 2] + 1 + grow, w - 1), min(box[q, 3] + 1 + grow, h - 1)
+        c = _cover(box[q, 0] - grow, box[q, 1] - grow, x1, y1, gt)
+        for k in range(lo[q], min(hi[q], m)):
+            most[k] = max(most[k], c)
+    return most
 
 
 @nb.njit(cache=True)
 def _outer_wanted(to_peak, band, gt, peak) -> np.ndarray:
     """The levels where a component other than the peak's can beat the peak's box.
-    Their pixels are the ones with ``to_peak <= level < band``, so their boxes lie in
-    the box of ``_level_spans``, whose cover bounds their IoU (``_cover``). Elsewhere
-    their holes cannot beat it either: a hole's box lies in its component's."""
+    Its pixels have ``to_peak <= level < band``, so it lies in one of their
+    ``_parts``, whose box's cover bounds its IoU. Elsewhere its holes cannot beat it
+    either: a hole's box lies in its component's."""
     h, w = band.shape
     m = peak.shape[0] - 1
-    x0, y0, x1, y1 = _level_spans(to_peak, band, m)
+    most = _part_cover(_parts(to_peak, band, True), m, gt, 0, w, h)
     wanted = np.zeros(m, np.bool_)
     for k in range(m):
-        if x1[k] >= 0 and y1[k] >= 0:  # then the peak is above the level too
-            c = _cover(x0[k], y0[k], min(x1[k] + 1, w - 1), min(y1[k] + 1, h - 1), gt)
+        if most[k] > 0.0:  # a part is alive: the peak is above the level too
             box = peak[k + 1]
             bx1, by1 = min(box[2] + 1, w - 1), min(box[3] + 1, h - 1)
-            wanted[k] = c > _iou(box[0], box[1], bx1, by1, gt)
+            wanted[k] = most[k] > _iou(box[0], box[1], bx1, by1, gt)
     return wanted
 
 
 @nb.njit(cache=True)
 def _hole_wanted(band, to_border, gt, best, wanted) -> np.ndarray:
-    """``wanted`` narrowed to the levels where a hole's box can beat ``best``: every
-    hole pixel there has ``band <= level < to_border`` (off the border's component),
-    so every hole's traced box lies in the box of ``_level_spans`` grown as cv2 traces
-    a hole, and covers no more of a GT box than it (``_cover``'s bound)."""
+    """``wanted`` narrowed to the levels where a hole's box can beat ``best``: a hole's
+    pixels have ``band <= level < to_border`` (off the border's component), so it
+    lies in one of their 4-connected ``_parts``, and its traced box covers no more of
+    a GT box than the part's box grown the same way."""
     h, w = band.shape
-    x0, y0, x1, y1 = _level_spans(band, to_border, wanted.size)
-    out = np.zeros(wanted.size, np.bool_)
-    for k in range(wanted.size):
-        if wanted[k] and x1[k] >= 0 and y1[k] >= 0:
-            bx1, by1 = min(x1[k] + 2, w - 1), min(y1[k] + 2, h - 1)
-            out[k] = _cover(x0[k] - 1, y0[k] - 1, bx1, by1, gt) > best[k]
-    return out
+    most = _part_cover(_parts(band, to_border, False), wanted.size, gt, 1, w, h)
+    return wanted & (most > best)
 
 
 @nb.njit(cache=True)
