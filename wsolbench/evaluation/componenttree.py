@@ -142,50 +142,88 @@ def _add_run(x0, x1, y, w, h, diagonal, forest) -> int:
     return root
 
 
+_BYTE_LSBS = np.uint64(0x0101010101010101)
+_GATHER = np.uint64(0x0102040810204080)  # byte i's low bit -> bit 56 + i
+
+
+@nb.njit(cache=True)
+def _differ_bits(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """One bit per pixel, in raster order, set where ``low`` and ``high`` differ:
+    eight pixels a step, each 8-byte word's differing bytes gathered into 8 bits."""
+    n = low.size
+    lf, hf = low.reshape(n), high.reshape(n)
+    lw, hw = lf[: n & ~7].view(np.uint64), hf[: n & ~7].view(np.uint64)
+    bits = np.zeros((n + 63) >> 6, np.uint64)
+    for k in range(lw.size):
+        d = lw[k] ^ hw[k]
+        d |= d >> np.uint64(4)
+        d |= d >> np.uint64(2)
+        d |= d >> np.uint64(1)
+        byte = ((d & _BYTE_LSBS) * _GATHER) >> np.uint64(56)
+        bits[k >> 3] |= byte << np.uint64((k & 7) * 8)
+    for q in range(n & ~7, n):
+        if lf[q] != hf[q]:
+            bits[q >> 6] |= _ONE << np.uint64(q & 63)
+    return bits
+
+
 @nb.njit(cache=True, inline="always")
-def _kept_runs(band, path, rx0, rx1, ry, rband, count) -> int:
-    """``_runs_by_band``'s runs of the pixels whose band is not ``path``'s there; eight
-    pixels at a time are left out where all eight are (83-93 % of the pixels on
-    ViT-like maps). Returns the index of the last run."""
+def _next_bit(bits: np.ndarray, p: int, end: int, value: bool) -> int:
+    """The first position from ``p`` whose bit is ``value``, or ``end``."""
+    while p < end:
+        v = bits[p >> 6] if value else ~bits[p >> 6]
+        v >>= np.uint64(p & 63)
+        if v:
+            return min(p + trailing_zeros(v), end)
+        p = (p | 63) + 1
+    return end
+
+
+@nb.njit(cache=True, inline="always")
+def _kept_runs(band, bits, lowest, highest, rx0, rx1, ry, rband, count) -> int:
+    """``_runs_by_band``'s runs of the pixels whose bit is set in ``bits`` (one per
+    pixel, raster order) and whose band is in ``lowest..highest``: 7-17 % of the
+    pixels on ViT-like maps, found a word at a time. Returns the index of the last
+    run."""
     h, w = band.shape
-    n = h * w
-    bw = band.reshape(n)[: n & ~7].view(np.uint64)
-    pw = path.reshape(n)[: n & ~7].view(np.uint64)
+    flat = band.reshape(h * w)
     r = -1
     for i in range(h):
-        prev, j = -1, 0
-        while j < w:
-            p = i * w + j
-            if p & 7 == 0 and j + 8 <= w and bw[p >> 3] == pw[p >> 3]:
-                prev, j = -1, j + 8
-                continue
-            b = band[i, j]
-            if b == path[i, j]:
-                prev = -1  # left out: the next kept pixel starts a run
-            elif b != prev:
-                r += 1
-                rx0[r], ry[r], rband[r], prev = j, i, b, b
-                count[b + 1] += 1
-                rx1[r] = j
-            else:
-                rx1[r] = j
-            j += 1
+        p, end = i * w, (i + 1) * w
+        while True:
+            s = _next_bit(bits, p, end, True)
+            if s >= end:
+                break
+            p = _next_bit(bits, s, end, False)  # one past the set bits
+            prev = -1
+            for q in range(s, p):
+                b = flat[q]
+                if b < lowest or b > highest:
+                    prev = -1  # left out: the next kept pixel starts a run
+                elif b != prev:
+                    r += 1
+                    rx0[r], ry[r], rband[r], prev = q - i * w, i, b, b
+                    count[b + 1] += 1
+                    rx1[r] = q - i * w
+                else:
+                    rx1[r] = q - i * w
     return r
 
 
 @nb.njit(cache=True)
-def _runs_by_band(band: np.ndarray, nbands: int, path):
+def _runs_by_band(band: np.ndarray, nbands: int, bits, lowest: int = 0, highest: int = 255):
     """The maximal runs of equal band in each row of a (h, w) band image, grouped by
     band (counting sort), raster order inside a band: x0, x1, y, and
-    ``start[b]: start[b + 1]`` for band b. Pixels whose band equals ``path`` there are
-    left out (None: none is). One pass finds the runs, one places them."""
+    ``start[b]: start[b + 1]`` for band b. With ``bits`` (``_differ_bits``), only the
+    pixels whose bit is set and whose band is in ``lowest..highest`` (None: every
+    pixel). One pass finds the runs, one places them."""
     h, w = band.shape
     rx0, rx1 = np.empty(h * w, np.int32), np.empty(h * w, np.int32)
     ry, rband = np.empty(h * w, np.int32), np.empty(h * w, np.int32)
     count = np.zeros(nbands + 1, np.int64)
     r = -1
-    if path is not None:
-        r = _kept_runs(band, path, rx0, rx1, ry, rband, count)
+    if bits is not None:
+        r = _kept_runs(band, bits, lowest, highest, rx0, rx1, ry, rband, count)
     else:
         for i in range(h):
             prev = -1
@@ -505,51 +543,13 @@ def _contour_pass(path, runs, gt, hole, wanted, peak) -> tuple[np.ndarray, np.nd
     return out, cover
 
 
-_BYTE_LSBS = np.uint64(0x0101010101010101)
-_GATHER = np.uint64(0x0102040810204080)  # byte i's low bit -> bit 56 + i
-
-
-@nb.njit(cache=True)
-def _differ_bits(low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """One bit per pixel, in raster order, set where ``low`` and ``high`` differ:
-    eight pixels a step, each 8-byte word's differing bytes gathered into 8 bits."""
-    n = low.size
-    lf, hf = low.reshape(n), high.reshape(n)
-    lw, hw = lf[: n & ~7].view(np.uint64), hf[: n & ~7].view(np.uint64)
-    bits = np.zeros((n + 63) >> 6, np.uint64)
-    for k in range(lw.size):
-        d = lw[k] ^ hw[k]
-        d |= d >> np.uint64(4)
-        d |= d >> np.uint64(2)
-        d |= d >> np.uint64(1)
-        byte = ((d & _BYTE_LSBS) * _GATHER) >> np.uint64(56)
-        bits[k >> 3] |= byte << np.uint64((k & 7) * 8)
-    for q in range(n & ~7, n):
-        if lf[q] != hf[q]:
-            bits[q >> 6] |= _ONE << np.uint64(q & 63)
-    return bits
-
-
 @nb.njit(cache=True, inline="always")
-def _next_bit(bits: np.ndarray, p: int, end: int, value: bool) -> int:
-    """The first position from ``p`` whose bit is ``value``, or ``end``."""
-    while p < end:
-        v = bits[p >> 6] if value else ~bits[p >> 6]
-        v >>= np.uint64(p & 63)
-        if v:
-            return min(p + trailing_zeros(v), end)
-        p = (p | 63) + 1
-    return end
-
-
-@nb.njit(cache=True, inline="always")
-def _candidate_runs(low, high, diagonal, forest, run) -> tuple[int, int]:
+def _candidate_runs(low, high, bits, diagonal, forest, run) -> tuple[int, int]:
     """``_parts``' union-find over the row runs of pixels where ``low`` and ``high``
-    differ, found in a bitset of them: per run its first pixel, its lowest ``low``
+    differ, found in ``bits`` (``_differ_bits``): per run its first pixel, its lowest ``low``
     and its highest ``high`` in ``run``; the number of runs and of parts made."""
     h, w = low.shape
     lf, hf = low.reshape(h * w), high.reshape(h * w)
-    bits = _differ_bits(low, high)
     node = forest[1]
     nr, parts = 0, 0
     for i in range(h):
@@ -571,7 +571,7 @@ def _candidate_runs(low, high, diagonal, forest, run) -> tuple[int, int]:
 
 
 @nb.njit(cache=True)
-def _parts(low: np.ndarray, high: np.ndarray, diagonal: bool):
+def _parts(low: np.ndarray, high: np.ndarray, bits: np.ndarray, diagonal: bool):
     """The 8-connected (``diagonal``) or 4-connected parts of the pixels where ``low <
     high`` (``low <= high`` everywhere): per part its box x0, y0, x1, y1 (x1 = -1: merged
     into another) and its span of levels, from its lowest ``low`` to its highest
@@ -580,7 +580,7 @@ def _parts(low: np.ndarray, high: np.ndarray, diagonal: bool):
     forest = _new_forest(h, w)
     parent, node = forest[0], forest[1]
     run = np.empty((h * ((w + 1) >> 1), 3), np.int32)
-    nr, parts = _candidate_runs(low, high, diagonal, forest, run)
+    nr, parts = _candidate_runs(low, high, bits, diagonal, forest, run)
     box = np.full((parts, 4), -1, np.int64)
     lo, hi = np.full(parts, 255, np.int64), np.zeros(parts, np.int64)
     for k in range(nr):
@@ -610,14 +610,14 @@ def _part_cover(parts, m, gt, grow, w, h) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _outer_wanted(to_peak, band, gt, peak) -> np.ndarray:
+def _outer_wanted(to_peak, band, bits, gt, peak) -> np.ndarray:
     """The levels where a component other than the peak's can beat the peak's box.
     Its pixels have ``to_peak <= level < band``, so it lies in one of their
     ``_parts``, whose box's cover bounds its IoU. Elsewhere its holes cannot beat it
     either: a hole's box lies in its component's."""
     h, w = band.shape
     m = peak.shape[0] - 1
-    most = _part_cover(_parts(to_peak, band, True), m, gt, 0, w, h)
+    most = _part_cover(_parts(to_peak, band, bits, True), m, gt, 0, w, h)
     wanted = np.zeros(m, np.bool_)
     for k in range(m):
         if most[k] > 0.0:  # a part is alive: the peak is above the level too
@@ -628,13 +628,13 @@ def _outer_wanted(to_peak, band, gt, peak) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _hole_wanted(band, to_border, gt, best, wanted) -> np.ndarray:
+def _hole_wanted(band, to_border, bits, gt, best, wanted) -> np.ndarray:
     """``wanted`` narrowed to the levels where a hole's box can beat ``best``: a hole's
     pixels have ``band <= level < to_border`` (off the border's component), so it
     lies in one of their 4-connected ``_parts``, and its traced box covers no more of
     a GT box than the part's box grown the same way."""
     h, w = band.shape
-    most = _part_cover(_parts(band, to_border, False), wanted.size, gt, 1, w, h)
+    most = _part_cover(_parts(band, to_border, bits, False), wanted.size, gt, 1, w, h)
     return wanted & (most > best)
 
 
@@ -678,9 +678,12 @@ def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np
     a few microseconds a map."""
     band, m, index = _benchmark_bands(m01, thresholds)
     to_peak = _path_levels(band, m, True)
-    runs = _runs_by_band(band, m + 1, to_peak)
+    bits = _differ_bits(to_peak, band)  # the pixels another component can hold
     peak = _peak_box(to_peak, m)
-    outer = _outer_wanted(to_peak, band, gt, peak)
+    outer = _outer_wanted(to_peak, band, bits, gt, peak)
+    # the union-find adds runs down to the lowest level it is wanted at only
+    lowest = np.argmax(outer) if np.count_nonzero(outer) else m
+    runs = _runs_by_band(band, m + 1, bits, lowest + 1)
     best, cover = _contour_pass(to_peak, runs, gt, False, outer, peak)
     # A level's holes can beat its outer boxes only where a component covers more of
     # a GT box than the best IoU (the peak's, where the others' are not wanted); the
@@ -688,9 +691,11 @@ def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np
     wanted = cover > best
     if np.count_nonzero(wanted):  # (ndarray.any() takes 1.4 us, this 0.4)
         to_border = _path_levels(band, m, False)
-        wanted = _hole_wanted(band, to_border, gt, best, wanted)
+        bits = _differ_bits(band, to_border)  # the pixels a hole can hold
+        wanted = _hole_wanted(band, to_border, bits, gt, best, wanted)
         if np.count_nonzero(wanted):
-            runs = _runs_by_band(band, m + 1, to_border)
+            last = len(wanted) - 1 - np.argmax(wanted[::-1])
+            runs = _runs_by_band(band, m + 1, bits, 0, last)
             holes = _contour_pass(to_border, runs, gt, True, wanted, NO_PEAK)[0]
             best = np.maximum(best, holes)
     return best[index]
