@@ -35,9 +35,8 @@ _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-# A root's row in the node table (32 bytes per root, so a union reads two); PART:
-# the index ``_parts`` gives the part a root started.
-X0, Y0, X1, Y1, SIZE, FIRST, PART = range(7)
+# A root's row in the node table (32 bytes per root, so a union reads two).
+X0, Y0, X1, Y1, SIZE, FIRST = range(6)
 NO_PEAK = np.empty((0, 4), np.int64)  # the hole pass's ``peak``
 
 
@@ -544,16 +543,24 @@ def _contour_pass(path, runs, gt, hole, wanted, peak) -> tuple[np.ndarray, np.nd
 
 
 @nb.njit(cache=True, inline="always")
-def _candidate_runs(low, high, bits, diagonal, forest, run) -> tuple[int, int]:
-    """``_parts``' union-find over the row runs of pixels where ``low`` and ``high``
-    differ, found in ``bits`` (``_differ_bits``): per run its first pixel, its lowest ``low``
-    and its highest ``high`` in ``run``; the number of runs and of parts made."""
+def _run_root(parent: np.ndarray, k: int) -> int:
+    while parent[k] != k:
+        parent[k] = parent[parent[k]]  # path halving
+        k = parent[k]
+    return k
+
+
+@nb.njit(cache=True, inline="always")
+def _part_runs(low, high, bits, reach, run, parent) -> int:
+    """``_parts``' row runs of the pixels whose bit is set in ``bits``, each joined
+    (run-index union-find) with the runs of the row above it touches (``reach`` 1:
+    diagonally too): per run x0, x1, y, its lowest ``low`` and highest ``high`` in
+    ``run``. Returns the number of runs."""
     h, w = low.shape
     lf, hf = low.reshape(h * w), high.reshape(h * w)
-    node = forest[1]
-    nr, parts = 0, 0
+    nr, above, above_end = 0, 0, 0
     for i in range(h):
-        p, end = i * w, (i + 1) * w
+        p, end, first = i * w, (i + 1) * w, nr
         while True:
             s = _next_bit(bits, p, end, True)
             if s >= end:
@@ -562,33 +569,40 @@ def _candidate_runs(low, high, bits, diagonal, forest, run) -> tuple[int, int]:
             lo, hi = lf[s], hf[s]
             for q in range(s + 1, p):
                 lo, hi = min(lo, lf[q]), max(hi, hf[q])
-            run[nr, 0], run[nr, 1], run[nr, 2] = s, lo, hi
+            x0, x1 = s - i * w, p - 1 - i * w
+            run[nr, 0], run[nr, 1], run[nr, 2], run[nr, 3], run[nr, 4] = x0, x1, i, lo, hi
+            parent[nr] = nr
+            while above < above_end and run[above, 1] < x0 - reach:
+                above += 1  # ends left of this run, so of every later one too
+            k = above
+            while k < above_end and run[k, 0] <= x1 + reach:
+                a, b = _run_root(parent, k), _run_root(parent, nr)
+                parent[max(a, b)] = min(a, b)
+                k += 1
             nr += 1
-            if _add_run(s - i * w, p - 1 - i * w, i, w, h, diagonal, forest) == s:
-                node[s, PART] = parts  # a new part
-                parts += 1
-    return nr, parts
+        above, above_end = first, nr
+    return nr
 
 
 @nb.njit(cache=True)
 def _parts(low: np.ndarray, high: np.ndarray, bits: np.ndarray, diagonal: bool):
     """The 8-connected (``diagonal``) or 4-connected parts of the pixels where ``low <
-    high`` (``low <= high`` everywhere): per part its box x0, y0, x1, y1 (x1 = -1: merged
-    into another) and its span of levels, from its lowest ``low`` to its highest
-    ``high``. Every component of the pixels with ``low <= level < high`` lies in one."""
+    high`` (their bits in ``bits``; ``low <= high`` everywhere): per part its box x0,
+    y0, x1, y1 (x1 = -1: a slot no part holds) and its span of levels, from its
+    lowest ``low`` to its highest ``high``. Every component of the pixels with ``low
+    <= level < high`` lies in one."""
     h, w = low.shape
-    forest = _new_forest(h, w)
-    parent, node = forest[0], forest[1]
-    run = np.empty((h * ((w + 1) >> 1), 3), np.int32)
-    nr, parts = _candidate_runs(low, high, bits, diagonal, forest, run)
-    box = np.full((parts, 4), -1, np.int64)
-    lo, hi = np.full(parts, 255, np.int64), np.zeros(parts, np.int64)
+    most = h * ((w + 1) >> 1)  # runs at most
+    run, parent = np.empty((most, 5), np.int32), np.empty(most, np.int32)
+    nr = _part_runs(low, high, bits, 1 if diagonal else 0, run, parent)
+    box = np.full((nr, 4), -1, np.int64)
+    box[:, 0], box[:, 1] = w, h
+    lo, hi = np.full(nr, 255, np.int64), np.zeros(nr, np.int64)
     for k in range(nr):
-        r = _root(parent, run[k, 0])
-        q = node[r, PART]
-        box[q, 0], box[q, 1] = node[r, X0], node[r, Y0]
-        box[q, 2], box[q, 3] = node[r, X1], node[r, Y1]
-        lo[q], hi[q] = min(lo[q], run[k, 1]), max(hi[q], run[k, 2])
+        q = _run_root(parent, k)
+        box[q, 0], box[q, 2] = min(box[q, 0], run[k, 0]), max(box[q, 2], run[k, 1])
+        box[q, 1], box[q, 3] = min(box[q, 1], run[k, 2]), max(box[q, 3], run[k, 2])
+        lo[q], hi[q] = min(lo[q], run[k, 3]), max(hi[q], run[k, 4])
     return box, lo, hi
 
 
