@@ -148,19 +148,22 @@ _GATHER = np.uint64(0x0102040810204080)  # byte i's low bit -> bit 56 + i
 @nb.njit(cache=True)
 def _differ_bits(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """One bit per pixel, in raster order, set where ``low`` and ``high`` differ:
-    eight pixels a step, each 8-byte word's differing bytes gathered into 8 bits."""
+    each 8-byte word's differing bytes gathered into 8 bits, eight words to one
+    64-bit word of the bitset (a loop that vectorises)."""
     n = low.size
     lf, hf = low.reshape(n), high.reshape(n)
-    lw, hw = lf[: n & ~7].view(np.uint64), hf[: n & ~7].view(np.uint64)
+    lw, hw = lf[: n & ~63].view(np.uint64), hf[: n & ~63].view(np.uint64)
     bits = np.zeros((n + 63) >> 6, np.uint64)
-    for k in range(lw.size):
-        d = lw[k] ^ hw[k]
-        d |= d >> np.uint64(4)
-        d |= d >> np.uint64(2)
-        d |= d >> np.uint64(1)
-        byte = ((d & _BYTE_LSBS) * _GATHER) >> np.uint64(56)
-        bits[k >> 3] |= byte << np.uint64((k & 7) * 8)
-    for q in range(n & ~7, n):
+    for o in range(n >> 6):
+        acc = np.uint64(0)
+        for t in range(8):
+            d = lw[o * 8 + t] ^ hw[o * 8 + t]
+            d |= d >> np.uint64(4)
+            d |= d >> np.uint64(2)
+            d |= d >> np.uint64(1)
+            acc |= (((d & _BYTE_LSBS) * _GATHER) >> np.uint64(56)) << np.uint64(8 * t)
+        bits[o] = acc
+    for q in range(n & ~63, n):
         if lf[q] != hf[q]:
             bits[q >> 6] |= _ONE << np.uint64(q & 63)
     return bits
