@@ -147,3 +147,32 @@ def test_equal_on_full_size_and_odd_maps():
 )
 def test_equal_on_any_small_plateau_map(levels):
     check(levels.astype(float), np.random.default_rng(int(levels.sum())))
+
+
+WARM_THEN_SCORE = """
+import numba, numpy as np
+from wsolbench.evaluation import componenttree as ct
+ct.warm_up("contour")
+kernels = [f for f in vars(ct).values() if isinstance(f, numba.core.registry.CPUDispatcher)]
+before = {f.__name__: len(f.signatures) for f in kernels}
+rng = np.random.default_rng(0)
+for m in (rng.random((40, 40)), np.pad(np.ones((9, 9)), 3) - np.pad(np.ones((3, 3)), 6)):
+    for interval in (0.01, 0.001):
+        for gt in ([[0.0, 0.0, 39.0, 39.0]], [[4.0, 4.0, 10.0, 10.0]], [[6.0, 6.0, 8.0, 8.0]]):
+            thresholds = np.arange(0, 1, interval)
+            ct.best_contour_iou(m.astype(np.float32), np.array(gt), thresholds)
+            ct.best_contour_iou(m, np.array(gt), thresholds)
+after = {f.__name__: len(f.signatures) for f in kernels}
+print(sorted(k for k in after if after[k] != before[k]))
+"""
+
+
+def test_warm_up_compiles_every_step_a_map_can_reach():
+    """Maps with holes and without, float32 and float64, both intervals: nothing new
+    to compile after ``warm_up`` (else the first scored batch pays for it, timed)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", WARM_THEN_SCORE], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

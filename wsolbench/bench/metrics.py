@@ -147,74 +147,84 @@ def _box_rows(maps: list, boxes: np.ndarray) -> list[tuple]:
     ]
 
 
-def _profile_inputs(maps: list, boxes: np.ndarray, thresholds: np.ndarray) -> dict:
-    """Each stage's inputs for every map, made before the stages are timed."""
-    n = len(maps)
-    x: dict = {"gt": [np.asarray(b, np.float64)[None] for b in boxes]}
-    prep = [ct._benchmark_bands(m, thresholds) for m in maps]
-    x["band"], x["top"] = [p[0] for p in prep], [p[1] for p in prep]  # top: the levels
-    band, top, gt = x["band"], x["top"], x["gt"]
-    x["path"] = {s: [ct._path_levels(band[i], top[i], s) for i in range(n)] for s in (1, 0)}
-    path = x["path"]
-    x["runs"] = {
-        s: [ct._runs_by_band(band[i], top[i] + 1, path[s][i]) for i in range(n)] for s in (1, 0)
-    }
-    x["peak"] = [ct._peak_box(path[1][i], top[i]) for i in range(n)]
-    x["outer"] = [ct._outer_wanted(path[1][i], band[i], gt[i], x["peak"][i]) for i in range(n)]
-    x["best"] = [
-        ct._contour_pass(path[1][i], x["runs"][1][i], gt[i], False, x["outer"][i], x["peak"][i])
-        for i in range(n)
-    ]
-    x["wanted"] = [_hole_levels(x, i) for i in range(n)]
+def _profile_inputs(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> dict:
+    """One map's inputs to every stage of ``_contour_best``, made as it makes them."""
+    x: dict = {"m01": m01, "gt": gt}
+    x["band"], x["m"], _ = ct._benchmark_bands(m01, thresholds)
+    band, m = x["band"], x["m"]
+    x["to_peak"], x["to_border"] = ct._path_levels(band, m, True), ct._path_levels(band, m, False)
+    x["outer_bits"] = ct._differ_bits(x["to_peak"], band)
+    x["hole_bits"] = ct._differ_bits(band, x["to_border"])
+    x["peak"] = ct._peak_box(x["to_peak"], m)
+    x["outer"] = ct._outer_wanted(x["to_peak"], band, x["outer_bits"], gt, x["peak"])
+    x["lowest"] = int(np.argmax(x["outer"])) if x["outer"].any() else m
+    x["runs"] = ct._runs_by_band(band, m + 1, x["outer_bits"], x["lowest"] + 1)
+    best, cover = ct._contour_pass(x["to_peak"], x["runs"], gt, False, x["outer"], x["peak"])
+    x["best"], x["cover"] = best, cover
+    x["holes"] = ct._hole_wanted(band, x["to_border"], x["hole_bits"], gt, best, cover > best)
     return x
 
 
-def _hole_levels(x: dict, i: int) -> np.ndarray:
-    best, cover = x["best"][i]
-    return ct._hole_wanted(x["band"][i], x["path"][0][i], x["gt"][i], best, cover > best)
+def _hole_pass(x: dict) -> None:
+    if x["holes"].any():
+        last = int(np.flatnonzero(x["holes"])[-1])
+        runs = ct._runs_by_band(x["band"], x["m"] + 1, x["hole_bits"], 0, last)
+        ct._contour_pass(x["to_border"], runs, x["gt"], True, x["holes"], ct.NO_PEAK)
+
+
+# Each stage of ``_contour_best`` on one map's inputs (``_profile_inputs``).
+STAGES = {
+    "bands": lambda x, t: ct._benchmark_bands(x["m01"], t),
+    "path levels to the peak": lambda x, t: ct._path_levels(x["band"], x["m"], True),
+    "to the border": lambda x, t: ct._path_levels(x["band"], x["m"], False),
+    "bitsets": lambda x, t: (
+        ct._differ_bits(x["to_peak"], x["band"]),
+        ct._differ_bits(x["band"], x["to_border"]),
+    ),
+    "peak boxes and the parts' bounds": lambda x, t: (
+        ct._peak_box(x["to_peak"], x["m"]),
+        ct._outer_wanted(x["to_peak"], x["band"], x["outer_bits"], x["gt"], x["peak"]),
+        ct._hole_wanted(
+            x["band"], x["to_border"], x["hole_bits"], x["gt"], x["best"], x["cover"] > x["best"]
+        ),
+    ),
+    "outer runs": lambda x, t: ct._runs_by_band(
+        x["band"], x["m"] + 1, x["outer_bits"], x["lowest"] + 1
+    ),
+    "outer pass": lambda x, t: ct._contour_pass(
+        x["to_peak"], x["runs"], x["gt"], False, x["outer"], x["peak"]
+    ),
+    "hole pass": lambda x, t: _hole_pass(x),
+}
 
 
 def _profile_row(maps: list, boxes: np.ndarray, thresholds: np.ndarray) -> tuple:
     """Where ours spends a map at 0.01: each stage of ``_contour_best`` timed alone."""
-    x = _profile_inputs(maps, boxes, thresholds)
-    band, top, gt, path, runs = x["band"], x["top"], x["gt"], x["path"], x["runs"]
-    stages = {
-        "bands": lambda i: ct._benchmark_bands(maps[i], thresholds),
-        "path levels to the peak and the border": lambda i: (
-            ct._path_levels(band[i], top[i], True),
-            ct._path_levels(band[i], top[i], False),
-        ),
-        "runs": lambda i: [ct._runs_by_band(band[i], top[i] + 1, path[s][i]) for s in (1, 0)],
-        "peak boxes and the levels each pass needs": lambda i: (
-            ct._peak_box(path[1][i], top[i]),
-            ct._outer_wanted(path[1][i], band[i], gt[i], x["peak"][i]),
-            _hole_levels(x, i),
-        ),
-        "outer pass": lambda i: ct._contour_pass(
-            path[1][i], runs[1][i], gt[i], False, x["outer"][i], x["peak"][i]
-        ),
-        "hole pass": lambda i: ct._contour_pass(
-            path[0][i], runs[0][i], gt[i], True, x["wanted"][i], ct.NO_PEAK
-        ),
-    }
+    xs = [
+        _profile_inputs(m, np.asarray(b, np.float64)[None], thresholds)
+        for m, b in zip(maps, boxes, strict=True)
+    ]
     spent = {}
-    for name, fn in stages.items():
+    for name, fn in STAGES.items():
         t0 = time.perf_counter()
-        for i in range(len(maps)):
-            fn(i)
+        for x in xs:
+            fn(x, thresholds)
         spent[name] = (time.perf_counter() - t0) / len(maps) * 1e3
-    added = np.mean([r[1][0].size + r[0][0].size for r in zip(runs[1], runs[0], strict=True)])
-    all_runs = np.mean(
-        [ct._runs_by_band(b, t + 1, None)[0].size for b, t in zip(band, top, strict=True)]
-    )
-    skipped = 100 * np.mean([not w.any() for w in x["wanted"]])
+    t0 = time.perf_counter()
+    for x in xs:
+        ct._contour_best(x["m01"], x["gt"], thresholds)
+    whole = (time.perf_counter() - t0) / len(maps) * 1e3
+    added = np.mean([x["runs"][0].size for x in xs])
+    every = np.mean([ct._runs_by_band(x["band"], x["m"] + 1, None)[0].size for x in xs])
+    holes = 100 * np.mean([x["holes"].any() for x in xs])
     return (
         "where ours spends a map (0.01)",
-        ", ".join(f"{k} {v:.2f} ms" for k, v in spent.items()),
-        f"the union-finds can add {added:,.0f} runs a map of {all_runs:,.0f}",
-        "only pixels that can be in a component other than the peak's, or in a hole; "
-        "outer runs only down to the lowest level another component can win; no hole "
-        f"pass on {skipped:.0f} % of the maps",
+        ", ".join(f"{k} {v:.3f} ms" for k, v in spent.items())
+        + f"; {whole:.3f} ms in sequence (the rest: calls between the compiled steps)",
+        f"the outer union-find adds {added:,.0f} runs a map of {every:,.0f}; the hole "
+        f"pass runs on {holes:.0f} % of the maps",
+        "only pixels off the peak's component, down to the lowest level where a part of "
+        "them can beat the peak's box; holes only where a part of the hole pixels can",
     )
 
 
