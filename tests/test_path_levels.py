@@ -68,3 +68,34 @@ def test_equal_to_the_definition_on_noisy_full_size_maps():
 def test_bands_over_the_whole_uint8_range(band, to_peak):
     # the kernels work in uint8: 255 levels (interval 0.001) must neither wrap nor clip
     assert np.array_equal(_path_levels(band, 255, to_peak), by_definition(band, to_peak))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    arrays(np.uint8, st.tuples(st.integers(1, 16), st.integers(1, 16)), elements=st.integers(0, 6)),
+    st.integers(1, 3),
+)
+def test_fewer_sweeps_bound_the_border_levels_from_above(band, pairs):
+    """Stopped after ``pairs`` pairs of sweeps, the border's levels are at least the
+    definition's and at least the bands; the box passes rely on both."""
+    exact = by_definition(band, False)
+    bound = _path_levels(band, 8, False, pairs).astype(int)
+    assert (bound >= exact).all() and (bound >= band).all()
+
+
+def test_one_pair_of_sweeps_misses_a_winding_path():
+    # the way out of the centre winds down, right, up: a raster sweep pair cannot
+    # follow it, so one pair leaves the centre above its level
+    band = np.array(
+        [
+            [9, 9, 9, 9, 9, 9, 9],
+            [9, 0, 9, 0, 0, 0, 0],
+            [9, 0, 9, 0, 9, 9, 9],
+            [9, 0, 0, 0, 9, 9, 9],
+            [9, 9, 9, 9, 9, 9, 9],
+        ],
+        np.uint8,
+    )
+    assert by_definition(band, False)[1, 1] == 0
+    assert _path_levels(band, 9, False)[1, 1] == 0
+    assert _path_levels(band, 9, False, 1)[1, 1] > 0
