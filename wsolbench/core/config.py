@@ -372,7 +372,7 @@ class RunConfig:
         int_at_least(0, 512),
         None,
         "processes scoring maps during inference (default: the CPUs left beside "
-        "the loader's, on splits of 1,000+ ImageNet-size maps, 4,000+ in evaluate-maps "
+        "the loader's, on splits of 1,000+ ImageNet-size maps, 10,000+ in evaluate-maps "
         "where only MaxBoxAccV2's rule runs; 0: inline)",
         identity=False,
         flag=int,

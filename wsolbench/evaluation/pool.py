@@ -31,11 +31,11 @@ class Loadable(Protocol):
 # Below this many map pixels a split is scored inline: starting workers (a second
 # each) would cost more than they save. 1,000 maps of 224 x 224 is about 50M.
 INLINE_PIXELS = 50_000_000
-# The same where only MaxBoxAccV2's rule (and PxAP) runs: a map then costs about 2.3
-# ms inline, read and hashed, against 5.6 with the authors' rule too. evaluate-maps
-# took 10.8 s inline and 13.1 s with two workers at 2,000 such maps, 17.8 and 17.7 s
-# at 5,000 (the pool with 1.6x the CPU): about 4,000 maps.
-INLINE_PIXELS_CONTOUR_ONLY = 200_000_000
+# The same where only MaxBoxAccV2's rule (and PxAP) runs: its boxes then cost about
+# 0.5 ms a map, reading and hashing the file more. On 2 cores evaluate-maps took
+# 12.7-13.3 s inline and 12.5-13.4 s with two workers at 5,000 such maps, 19.8-21.8
+# and 19.3-20.8 s at 10,000, the pool with 1.5x the CPU: about 10,000 maps.
+INLINE_PIXELS_CONTOUR_ONLY = 500_000_000
 
 
 def available_cpus() -> int:
