@@ -158,12 +158,14 @@ def _profile_inputs(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> 
         ct._differ_bits(band, x["bound"]),
     )
     x["peak"] = ct._peak_box(x["to_peak"], m)
-    x["outer"] = ct._outer_wanted(x["to_peak"], band, x["outer_bits"], gt, x["peak"])
+    x["outer"] = ct._outer_wanted(
+        ct._parts(x["to_peak"], band, x["outer_bits"], True), gt, x["peak"], *band.shape
+    )
     x["lowest"] = int(np.argmax(x["outer"])) if x["outer"].any() else m
-    x["runs"] = ct._runs_by_band(band, m + 1, x["outer_bits"], x["lowest"] + 1)
+    x["runs"] = ct._runs_by_band(band, m + 1, x["outer_bits"], x["lowest"] + 1, 255)
     best, cover = ct._contour_pass(x["to_peak"], x["runs"], gt, False, x["outer"], x["peak"])
     x["best"], x["cover"] = best, cover
-    x["holes"] = ct._hole_wanted(band, x["bound"], x["bound_bits"], gt, best, cover > best)
+    x["holes"] = ct._holes_wanted(band, x["bound"], x["bound_bits"], gt, best, cover > best)
     return x
 
 
@@ -173,7 +175,7 @@ def _hole_pass(x: dict) -> None:
         band, m = x["band"], x["m"]
         to_border = ct._path_levels(band, m, False)
         bits = ct._differ_bits(band, to_border)
-        holes = ct._hole_wanted(band, to_border, bits, x["gt"], x["best"], x["holes"])
+        holes = ct._holes_wanted(band, to_border, bits, x["gt"], x["best"], x["holes"])
         if holes.any():
             runs = ct._runs_by_band(band, m + 1, bits, 0, int(np.flatnonzero(holes)[-1]))
             ct._contour_pass(to_border, runs, x["gt"], True, holes, ct.NO_PEAK)
@@ -192,13 +194,18 @@ STAGES = {
     ),
     "peak boxes and the parts' bounds": lambda x, t: (
         ct._peak_box(x["to_peak"], x["m"]),
-        ct._outer_wanted(x["to_peak"], x["band"], x["outer_bits"], x["gt"], x["peak"]),
-        ct._hole_wanted(
+        ct._outer_wanted(
+            ct._parts(x["to_peak"], x["band"], x["outer_bits"], True),
+            x["gt"],
+            x["peak"],
+            *x["band"].shape,
+        ),
+        ct._holes_wanted(
             x["band"], x["bound"], x["bound_bits"], x["gt"], x["best"], x["cover"] > x["best"]
         ),
     ),
     "outer runs": lambda x, t: ct._runs_by_band(
-        x["band"], x["m"] + 1, x["outer_bits"], x["lowest"] + 1
+        x["band"], x["m"] + 1, x["outer_bits"], x["lowest"] + 1, 255
     ),
     "outer pass": lambda x, t: ct._contour_pass(
         x["to_peak"], x["runs"], x["gt"], False, x["outer"], x["peak"]
@@ -224,7 +231,7 @@ def _profile_row(maps: list, boxes: np.ndarray, thresholds: np.ndarray) -> tuple
         ct._contour_best(x["m01"], x["gt"], thresholds)
     whole = (time.perf_counter() - t0) / len(maps) * 1e3
     added = np.mean([x["runs"][0].size for x in xs])
-    every = np.mean([ct._runs_by_band(x["band"], x["m"] + 1, None)[0].size for x in xs])
+    every = np.mean([ct._runs_by_band(x["band"], x["m"] + 1, None, 0, 255)[0].size for x in xs])
     holes = 100 * np.mean([x["holes"].any() for x in xs])  # the bound leaves a hole level
     return (
         "where ours spends a map (0.01)",

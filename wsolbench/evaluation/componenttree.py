@@ -213,7 +213,7 @@ def _kept_runs(band, bits, lowest, highest, rx0, rx1, ry, rband, count) -> int:
 
 
 @nb.njit(cache=True)
-def _runs_by_band(band: np.ndarray, nbands: int, bits, lowest: int = 0, highest: int = 255):
+def _runs_by_band(band: np.ndarray, nbands: int, bits, lowest: int, highest: int):
     """The maximal runs of equal band in each row of a (h, w) band image, grouped by
     band (counting sort), raster order inside a band: x0, x1, y, and
     ``start[b]: start[b + 1]`` for band b. With ``bits`` (``_differ_bits``), only the
@@ -653,14 +653,14 @@ def _part_cover(parts, m, gt, grow, w, h) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _outer_wanted(to_peak, band, bits, gt, peak) -> np.ndarray:
+def _outer_wanted(parts, gt, peak, h: int, w: int) -> np.ndarray:
     """The levels where a component other than the peak's can beat the peak's box.
-    Its pixels have ``to_peak <= level < band``, so it lies in one of their
-    ``_parts``, whose box's cover bounds its IoU. Elsewhere its holes cannot beat it
-    either: a hole's box lies in its component's."""
-    h, w = band.shape
+    Its pixels have ``to_peak <= level < band``, so it lies in one of their 8-connected
+    ``parts``, whose box's cover bounds its IoU. Elsewhere its holes cannot beat it
+    either: a hole's box lies in its component's. (The parts come in made: compiled
+    inside both callers, ``_parts`` took 3 s more to compile.)"""
     m = peak.shape[0] - 1
-    most = _part_cover(_parts(to_peak, band, bits, True), m, gt, 0, w, h)
+    most = _part_cover(parts, m, gt, 0, w, h)
     wanted = np.zeros(m, np.bool_)
     for k in range(m):
         if most[k] > 0.0:  # a part is alive: the peak is above the level too
@@ -671,13 +671,12 @@ def _outer_wanted(to_peak, band, bits, gt, peak) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _hole_wanted(band, to_border, bits, gt, best, wanted) -> np.ndarray:
+def _hole_wanted(parts, gt, best, wanted, h: int, w: int) -> np.ndarray:
     """``wanted`` narrowed to the levels where a hole's box can beat ``best``: a hole's
     pixels have ``band <= level < to_border`` (off the border's component), so it
-    lies in one of their 4-connected ``_parts``, and its traced box covers no more of
+    lies in one of their 4-connected ``parts``, and its traced box covers no more of
     a GT box than the part's box grown the same way."""
-    h, w = band.shape
-    most = _part_cover(_parts(band, to_border, bits, False), wanted.size, gt, 1, w, h)
+    most = _part_cover(parts, wanted.size, gt, 1, w, h)
     return wanted & (most > best)
 
 
@@ -714,9 +713,11 @@ def _benchmark_bands(m01: np.ndarray, thresholds: np.ndarray):
     return band, below[256], index
 
 
-def _holes_wanted(band, to_border, gt, best, wanted) -> np.ndarray:
-    """``_hole_wanted`` from the border's path levels (or a bound above them)."""
-    return _hole_wanted(band, to_border, _differ_bits(band, to_border), gt, best, wanted)
+def _holes_wanted(band, to_border, bits, gt, best, wanted) -> np.ndarray:
+    """``_hole_wanted`` from the border's path levels (or a bound above them) and the
+    bitset of the pixels below them."""
+    parts = _parts(band, to_border, bits, False)
+    return _hole_wanted(parts, gt, best, wanted, band.shape[0], band.shape[1])
 
 
 def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -728,10 +729,10 @@ def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np
     to_peak = _path_levels(band, m, True)
     bits = _differ_bits(to_peak, band)  # the pixels another component can hold
     peak = _peak_box(to_peak, m)
-    outer = _outer_wanted(to_peak, band, bits, gt, peak)
+    outer = _outer_wanted(_parts(to_peak, band, bits, True), gt, peak, *band.shape)
     # the union-find adds runs down to the lowest level it is wanted at only
     lowest = np.argmax(outer) if np.count_nonzero(outer) else m
-    runs = _runs_by_band(band, m + 1, bits, lowest + 1)
+    runs = _runs_by_band(band, m + 1, bits, lowest + 1, 255)
     best, cover = _contour_pass(to_peak, runs, gt, False, outer, peak)
     # A level's holes can beat its outer boxes only where a component covers more of
     # a GT box than the best IoU (the peak's, where the others' are not wanted); the
@@ -740,11 +741,12 @@ def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np
     if np.count_nonzero(wanted):  # (ndarray.any() takes 1.4 us, this 0.4)
         # One pair of sweeps bounds the border's levels from above: its hole pixels
         # hold every hole, and rule them out on 99 % of ViT-like maps.
-        wanted = _holes_wanted(band, _path_levels(band, m, False, 1), gt, best, wanted)
+        bound = _path_levels(band, m, False, 1)
+        wanted = _holes_wanted(band, bound, _differ_bits(band, bound), gt, best, wanted)
         if np.count_nonzero(wanted):
             to_border = _path_levels(band, m, False)
             bits = _differ_bits(band, to_border)  # the pixels a hole can hold
-            wanted = _hole_wanted(band, to_border, bits, gt, best, wanted)
+            wanted = _holes_wanted(band, to_border, bits, gt, best, wanted)
             if np.count_nonzero(wanted):
                 last = len(wanted) - 1 - np.argmax(wanted[::-1])
                 runs = _runs_by_band(band, m + 1, bits, 0, last)
@@ -761,7 +763,7 @@ def _largest_boxes(band: np.ndarray, t: int) -> np.ndarray:
     first (the one whose first 2x2 block comes first in raster order). The SAT/TS-CAM
     authors' rule. ``band``: how many of the t thresholds lie below each pixel."""
     h, w = band.shape
-    x0, x1, y, start = _runs_by_band(band, t + 1, None)
+    x0, x1, y, start = _runs_by_band(band, t + 1, None, 0, 255)
     forest = _new_forest(h, w)
     parent, node = forest[0], forest[1]
     out = np.empty((t, 4), np.int64)
