@@ -151,9 +151,12 @@ def test_equal_on_any_small_plateau_map(levels):
 
 WARM_THEN_SCORE = """
 import numba, numpy as np
-from wsolbench.evaluation import componenttree as ct
+from wsolbench.evaluation import componenttree as ct, levelparts, pathlevels
 ct.warm_up("contour")
-kernels = [f for f in vars(ct).values() if isinstance(f, numba.core.registry.CPUDispatcher)]
+kernels = {
+    f for mod in (ct, levelparts, pathlevels) for f in vars(mod).values()
+    if isinstance(f, numba.core.registry.CPUDispatcher)
+}
 before = {f.__name__: len(f.signatures) for f in kernels}
 rng = np.random.default_rng(0)
 for m in (rng.random((40, 40)), np.pad(np.ones((9, 9)), 3) - np.pad(np.ones((3, 3)), 6)):

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from wsolbench.evaluation.componenttree import _differ_bits, _parts
+from wsolbench.evaluation.levelparts import _differ_bits, _parts
 
 
 def packed(low: np.ndarray, high: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from wsolbench.evaluation.componenttree import _path_levels
+from wsolbench.evaluation.pathlevels import _path_levels
 
 
 def by_definition(band: np.ndarray, to_peak: bool) -> np.ndarray:

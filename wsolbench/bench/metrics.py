@@ -12,6 +12,8 @@ import numpy as np
 
 from wsolbench.bench.maps import synthetic_maps
 from wsolbench.evaluation import componenttree as ct
+from wsolbench.evaluation import levelparts as lp
+from wsolbench.evaluation import pathlevels as pl
 from wsolbench.evaluation import reference
 from wsolbench.evaluation.boxes import (
     THRESHOLDS,
@@ -152,20 +154,20 @@ def _profile_inputs(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> 
     x: dict = {"m01": m01, "gt": gt}
     x["band"], x["m"], _ = ct._benchmark_bands(m01, thresholds)
     band, m = x["band"], x["m"]
-    x["to_peak"], x["bound"] = ct._path_levels(band, m, True), ct._path_levels(band, m, False, 1)
+    x["to_peak"], x["bound"] = pl._path_levels(band, m, True), pl._path_levels(band, m, False, 1)
     x["outer_bits"], x["bound_bits"] = (
-        ct._differ_bits(x["to_peak"], band),
-        ct._differ_bits(band, x["bound"]),
+        lp._differ_bits(x["to_peak"], band),
+        lp._differ_bits(band, x["bound"]),
     )
     x["peak"] = ct._peak_box(x["to_peak"], m)
-    x["outer"] = ct._outer_wanted(
-        ct._parts(x["to_peak"], band, x["outer_bits"], True), gt, x["peak"], *band.shape
+    x["outer"] = lp._outer_wanted(
+        lp._parts(x["to_peak"], band, x["outer_bits"], True), gt, x["peak"], *band.shape
     )
     x["lowest"] = int(np.argmax(x["outer"])) if x["outer"].any() else m
     x["runs"] = ct._runs_by_band(band, m + 1, x["outer_bits"], x["lowest"] + 1, 255)
     best, cover = ct._contour_pass(x["to_peak"], x["runs"], gt, False, x["outer"], x["peak"])
     x["best"], x["cover"] = best, cover
-    x["holes"] = ct._holes_wanted(band, x["bound"], x["bound_bits"], gt, best, cover > best)
+    x["holes"] = lp._holes_wanted(band, x["bound"], x["bound_bits"], gt, best, cover > best)
     return x
 
 
@@ -173,9 +175,9 @@ def _hole_pass(x: dict) -> None:
     """Where the bound leaves a hole level: the border's levels in full, and the holes."""
     if x["holes"].any():
         band, m = x["band"], x["m"]
-        to_border = ct._path_levels(band, m, False)
-        bits = ct._differ_bits(band, to_border)
-        holes = ct._holes_wanted(band, to_border, bits, x["gt"], x["best"], x["holes"])
+        to_border = pl._path_levels(band, m, False)
+        bits = lp._differ_bits(band, to_border)
+        holes = lp._holes_wanted(band, to_border, bits, x["gt"], x["best"], x["holes"])
         if holes.any():
             runs = ct._runs_by_band(band, m + 1, bits, 0, int(np.flatnonzero(holes)[-1]))
             ct._contour_pass(to_border, runs, x["gt"], True, holes, ct.NO_PEAK)
@@ -184,23 +186,23 @@ def _hole_pass(x: dict) -> None:
 # Each stage of ``_contour_best`` on one map's inputs (``_profile_inputs``).
 STAGES = {
     "bands": lambda x, t: ct._benchmark_bands(x["m01"], t),
-    "path levels to the peak": lambda x, t: ct._path_levels(x["band"], x["m"], True),
-    "a bound on those to the border (one pair of sweeps)": lambda x, t: ct._path_levels(
+    "path levels to the peak": lambda x, t: pl._path_levels(x["band"], x["m"], True),
+    "a bound on those to the border (one pair of sweeps)": lambda x, t: pl._path_levels(
         x["band"], x["m"], False, 1
     ),
     "bitsets": lambda x, t: (
-        ct._differ_bits(x["to_peak"], x["band"]),
-        ct._differ_bits(x["band"], x["bound"]),
+        lp._differ_bits(x["to_peak"], x["band"]),
+        lp._differ_bits(x["band"], x["bound"]),
     ),
     "peak boxes and the parts' bounds": lambda x, t: (
         ct._peak_box(x["to_peak"], x["m"]),
-        ct._outer_wanted(
-            ct._parts(x["to_peak"], x["band"], x["outer_bits"], True),
+        lp._outer_wanted(
+            lp._parts(x["to_peak"], x["band"], x["outer_bits"], True),
             x["gt"],
             x["peak"],
             *x["band"].shape,
         ),
-        ct._holes_wanted(
+        lp._holes_wanted(
             x["band"], x["bound"], x["bound_bits"], x["gt"], x["best"], x["cover"] > x["best"]
         ),
     ),

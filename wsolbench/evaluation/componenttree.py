@@ -29,7 +29,8 @@ A run finds the components it touches in a bitset of the pixels added so far, on
 word per 64 pixels of a row: a block of set bits is one component, so it is linked
 once, however long it is.
 
-The per-threshold cv2 procedures in ``reference.py`` are the oracle these are tested
+The path levels are ``pathlevels``' and the parts and bounds ``levelparts``'; the
+per-threshold cv2 procedures in ``reference.py`` are the oracle these are tested
 against, for both rules, map by map and threshold by threshold.
 """
 
@@ -37,7 +38,17 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
-from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
+from numba.cpython.unsafe.numbers import trailing_zeros
+
+from wsolbench.evaluation.boxscore import _cover, _iou
+from wsolbench.evaluation.levelparts import (
+    _differ_bits,
+    _holes_wanted,
+    _next_bit,
+    _outer_wanted,
+    _parts,
+)
+from wsolbench.evaluation.pathlevels import _path_levels
 
 _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -149,46 +160,6 @@ def _add_run(x0, x1, y, w, h, diagonal, forest) -> int:
     return root
 
 
-_BYTE_LSBS = np.uint64(0x0101010101010101)
-_GATHER = np.uint64(0x0102040810204080)  # byte i's low bit -> bit 56 + i
-
-
-@nb.njit(cache=True)
-def _differ_bits(low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """One bit per pixel, in raster order, set where ``low`` and ``high`` differ:
-    each 8-byte word's differing bytes gathered into 8 bits, eight words to one
-    64-bit word of the bitset (a loop that vectorises)."""
-    n = low.size
-    lf, hf = low.reshape(n), high.reshape(n)
-    lw, hw = lf[: n & ~63].view(np.uint64), hf[: n & ~63].view(np.uint64)
-    bits = np.zeros((n + 63) >> 6, np.uint64)
-    for o in range(n >> 6):
-        acc = np.uint64(0)
-        for t in range(8):
-            d = lw[o * 8 + t] ^ hw[o * 8 + t]
-            d |= d >> np.uint64(4)
-            d |= d >> np.uint64(2)
-            d |= d >> np.uint64(1)
-            acc |= (((d & _BYTE_LSBS) * _GATHER) >> np.uint64(56)) << np.uint64(8 * t)
-        bits[o] = acc
-    for q in range(n & ~63, n):
-        if lf[q] != hf[q]:
-            bits[q >> 6] |= _ONE << np.uint64(q & 63)
-    return bits
-
-
-@nb.njit(cache=True, inline="always")
-def _next_bit(bits: np.ndarray, p: int, end: int, value: bool) -> int:
-    """The first position from ``p`` whose bit is ``value``, or ``end``."""
-    while p < end:
-        v = bits[p >> 6] if value else ~bits[p >> 6]
-        v >>= np.uint64(p & 63)
-        if v:
-            return min(p + trailing_zeros(v), end)
-        p = (p | 63) + 1
-    return end
-
-
 @nb.njit(cache=True, inline="always")
 def _kept_runs(band, bits, lowest, highest, rx0, rx1, ry, rband, count) -> int:
     """``_runs_by_band``'s runs of the pixels whose bit is set in ``bits`` (one per
@@ -253,232 +224,6 @@ def _runs_by_band(band: np.ndarray, nbands: int, bits, lowest: int, highest: int
         fill[rband[k]] += 1
         y[d], x0[d], x1[d] = ry[k], rx0[k], rx1[k]
     return x0, x1, y, start
-
-
-@nb.njit(cache=True, inline="always")
-def _iou(x0, y0, x1, y1, gt) -> float:
-    """Best IoU (+1 convention) of one box with the GT boxes, in float64 with the same
-    operations as ``boxes.box_iou``, so both give bit-identical values."""
-    best = -1.0
-    for g in range(gt.shape[0]):
-        iw = min(float(x1), gt[g, 2]) - max(float(x0), gt[g, 0]) + 1
-        ih = min(float(y1), gt[g, 3]) - max(float(y0), gt[g, 1]) + 1
-        inter = max(iw, 0.0) * max(ih, 0.0)
-        a = (float(x1) - float(x0) + 1) * (float(y1) - float(y0) + 1)
-        b = (gt[g, 2] - gt[g, 0] + 1) * (gt[g, 3] - gt[g, 1] + 1)
-        best = max(best, inter / (a + b - inter))
-    return best
-
-
-@nb.njit(cache=True, inline="always")
-def _cover(x0, y0, x1, y1, gt) -> float:
-    """The most of a GT box a box covers, |box & g| / |g| (+1 convention): no box
-    inside it has a larger IoU with g, and no hole's box is bigger than the box of
-    the component around it, so it bounds the holes' IoU too (in float64 as well:
-    the IoU divides a smaller integer by a larger one)."""
-    best = 0.0
-    for g in range(gt.shape[0]):
-        iw = min(float(x1), gt[g, 2]) - max(float(x0), gt[g, 0]) + 1
-        ih = min(float(y1), gt[g, 3]) - max(float(y0), gt[g, 1]) + 1
-        area = (gt[g, 2] - gt[g, 0] + 1) * (gt[g, 3] - gt[g, 1] + 1)
-        best = max(best, max(iw, 0.0) * max(ih, 0.0) / area)
-    return best
-
-
-@nb.njit(cache=True, inline="always")
-def _first_last(words, nw):
-    """Byte indices of the first and last nonzero byte of ``nw`` words (-1: none)."""
-    lo, hi = -1, -1
-    for k in range(nw):
-        if words[k]:
-            lo = k * 8 + (trailing_zeros(words[k]) >> 3)
-            break
-    for k in range(nw - 1, -1, -1):
-        if words[k]:
-            hi = k * 8 + 7 - (leading_zeros(words[k]) >> 3)
-            break
-    return lo, hi
-
-
-@nb.njit(cache=True, inline="always")
-def _sweep_row(f, g, seed, sw, width, w, i, k, diagonal, forward) -> bool:
-    """One row ``i`` of a raster sweep of a reconstruction by dilation (``f <= g``,
-    uint8, rows of ``width`` bytes padded with 0; ``sw``: the word view of the scratch
-    row ``seed``): from row ``k`` (the one above or below) and the row's own neighbour
-    on the left (``forward``) or right; whether it changed. First what the rows give,
-    in place, in a loop that vectorises; the neighbour along the row can add more only
-    after a seed, a pixel where it carries more than the rows give (1-5 % of the pixels
-    on ViT-like maps), so the serial chain runs from the first seed and stops past the
-    last once it carries nothing more. Every loop indexes slices from 0: an index numba
-    cannot prove non-negative gets a wrap-around select that stops vectorisation."""
-    near, cur = f[k * width : (k + 1) * width], f[i * width : (i + 1) * width]
-    cap = g[i * width + 1 : i * width + 1 + w]
-    reach, back = (1 if diagonal else 0), (-1 if forward else 1)
-    n0, n1, n2 = near[1 - reach : 1 - reach + w], near[1 : 1 + w], near[1 + reach : 1 + reach + w]
-    c1 = cur[1 : 1 + w]
-    changed = False
-    for j in range(w):
-        v = min(max(max(n0[j], n1[j]), max(n2[j], c1[j])), cap[j])
-        changed |= v != c1[j]
-        c1[j] = v
-    along, s1 = cur[1 + back : 1 + back + w], seed[1 : 1 + w]
-    for j in range(w):
-        s1[j] = min(along[j], cap[j]) > c1[j]
-    lo, hi = _first_last(sw, width >> 3)
-    if lo < 0:
-        return changed
-    if forward:
-        for j in range(lo, w + 1):
-            r = min(cur[j - 1], cap[j - 1])
-            if r > cur[j]:
-                cur[j], changed = r, True
-            elif j > hi:
-                break
-    else:
-        for j in range(hi, 0, -1):
-            r = min(cur[j + 1], cap[j - 1])
-            if r > cur[j]:
-                cur[j], changed = r, True
-            elif j < lo:
-                break
-    return changed
-
-
-@nb.njit(cache=True)
-def _reconstruct(g, f, width, height, w, diagonal, pairs) -> None:
-    """Reconstruction by dilation of ``f`` under ``g`` in place: raster sweeps down and
-    up until none changes a pixel (2-4 pairs on these maps), or ``pairs`` pairs (then
-    ``f`` is at most the reconstruction); a row is swept again only when it or the row
-    it reads from changed since its last sweep in that direction."""
-    seed = np.zeros(width, np.uint8)
-    sw = seed.view(np.uint64)
-    changed_at = np.zeros(height, np.int64)  # the marker is on every row: sweep all
-    done = np.full((2, height), -1, np.int64)
-    s = 0
-    while True:
-        moved = False
-        s += 1
-        for i in range(1, height - 1):
-            if changed_at[i - 1] > done[0, i] or changed_at[i] > done[0, i]:
-                done[0, i] = s
-                if _sweep_row(f, g, seed, sw, width, w, i, i - 1, diagonal, True):
-                    changed_at[i], moved = s, True
-        s += 1
-        for i in range(height - 2, 0, -1):
-            if changed_at[i + 1] > done[1, i] or changed_at[i] > done[1, i]:
-                done[1, i] = s
-                if _sweep_row(f, g, seed, sw, width, w, i, i + 1, diagonal, False):
-                    changed_at[i], moved = s, True
-        if not moved or s == 2 * pairs:
-            return
-
-
-@nb.njit(cache=True, inline="always")
-def _first_maximum(band: np.ndarray) -> tuple[int, int]:
-    """Row and column of the first maximum in raster order: each row's maximum in a
-    loop that vectorises, then the first row that holds the highest (np.argmax
-    compares pixel by pixel, four times as long)."""
-    h, w = band.shape
-    best, at = band[0, 0], 0
-    for i in range(h):
-        top = band[i, 0]
-        for j in range(w):
-            top = max(top, band[i, j])
-        if top > best:
-            best, at = top, i
-    j = 0
-    while band[at, j] != best:
-        j += 1
-    return at, j
-
-
-@nb.njit(cache=True, inline="always")
-def _straight(g, f, width, w, start, stop, step, run) -> None:
-    """The marker raised along straight vertical paths: rows ``start``, ``start +
-    step``, ... (not ``stop``) in turn, ``run`` the running minimum of ``g`` down (or
-    up) them, column by column in a loop that vectorises."""
-    for k in range(start, stop, step):
-        gk, fk = g[k * width + 1 : k * width + 1 + w], f[k * width + 1 : k * width + 1 + w]
-        for x in range(w):
-            run[x] = min(run[x], gk[x])
-            fk[x] = max(fk[x], run[x])
-
-
-@nb.njit(cache=True)
-def _path_marker(band: np.ndarray, top: int, to_peak: bool):
-    """The padded uint8 mask and marker of ``_path_levels``' reconstruction, flat, and
-    their row width. The marker holds each pixel's best straight path already (along
-    the peak's row, then up or down; or straight in from the top or the bottom
-    border): the sweeps then have less to carry along the rows, serially (a fifth
-    less time). Plain loops: numba's slice assignments took seconds more to compile."""
-    h, w = band.shape
-    width, height = (w + 9) & ~7, h + 2  # rows of whole words, padded with 0
-    g = np.zeros(height * width, np.uint8)
-    f = np.zeros(height * width, np.uint8)
-    for i in range(h):  # one direction per loop, so each vectorises
-        row = g[(i + 1) * width + 1 : (i + 1) * width + 1 + w]
-        if to_peak:
-            for j in range(w):
-                row[j] = band[i, j]
-        else:
-            # the border's minimax is a maximin of the bands turned upside down
-            for j in range(w):
-                row[j] = top - band[i, j]
-    if to_peak:
-        i, j = _first_maximum(band)
-        i += 1
-        row, out = g[i * width + 1 : i * width + 1 + w], f[i * width + 1 : i * width + 1 + w]
-        r = row[j]
-        for x in range(j, w):
-            r = min(r, row[x])
-            out[x] = r
-        r = row[j]
-        for x in range(j, -1, -1):
-            r = min(r, row[x])
-            out[x] = r
-        _straight(g, f, width, w, i + 1, h + 1, 1, out.copy())
-        _straight(g, f, width, w, i - 1, 0, -1, out.copy())
-        return g, f, width
-    for i in range(1, h + 1):  # the border pixels are their own marker
-        for j in (1, w):
-            f[i * width + j] = g[i * width + j]
-    for i in (1, h):
-        for j in range(1, w + 1):
-            f[i * width + j] = g[i * width + j]
-    _straight(g, f, width, w, 2, h + 1, 1, g[width + 1 : width + 1 + w].copy())
-    _straight(g, f, width, w, h - 1, 0, -1, g[h * width + 1 : h * width + 1 + w].copy())
-    return g, f, width
-
-
-@nb.njit(cache=True)
-def _path_unpad(f: np.ndarray, h: int, w: int, width: int, top: int, to_peak: bool):
-    """(h, w) uint8 path levels from the reconstruction's padded rows."""
-    out = np.empty((h, w), np.uint8)
-    for i in range(h):
-        row = f[(i + 1) * width + 1 : (i + 1) * width + 1 + w]
-        if to_peak:  # a loop: numba's row assignment took four times as long
-            for j in range(w):
-                out[i, j] = row[j]
-        else:
-            for j in range(w):
-                out[i, j] = top - row[j]
-    return out
-
-
-def _path_levels(band: np.ndarray, top: int, to_peak: bool, pairs: int = 256) -> np.ndarray:
-    """Per pixel, with ``to_peak``: the highest level over 8-paths to the map's first
-    maximum (raster order) of the lowest band on the path, i.e. the lowest band at
-    which the pixel is in that maximum's component; else the lowest level over 4-paths
-    to the image border of the highest band on the path, the band at which the pixel's
-    4-connected component below it reaches the border. ``top``: at least every band,
-    at most 255 (uint8 inside: 32 pixels a vector step); uint8 out. After ``pairs``
-    pairs of sweeps, the border's levels are at least these (a bound). Three compiled
-    steps called from Python: compiled as one, numba optimised the reconstruction
-    again inside it (6 s more on a fresh clone)."""
-    g, f, width = _path_marker(band, top, to_peak)
-    h, w = band.shape
-    _reconstruct(g, f, width, h + 2, w, to_peak, pairs)
-    return _path_unpad(f, h, w, width, top, to_peak)
 
 
 @nb.njit(cache=True, inline="always")
@@ -579,115 +324,6 @@ def _contour_pass(path, runs, gt, hole, wanted, peak) -> tuple[np.ndarray, np.nd
     return out, cover
 
 
-@nb.njit(cache=True, inline="always")
-def _run_root(parent: np.ndarray, k: int) -> int:
-    while parent[k] != k:
-        parent[k] = parent[parent[k]]  # path halving
-        k = parent[k]
-    return k
-
-
-@nb.njit(cache=True, inline="always")
-def _part_runs(low, high, bits, reach, run, parent) -> int:
-    """``_parts``' row runs of the pixels whose bit is set in ``bits``, each joined
-    (run-index union-find) with the runs of the row above it touches (``reach`` 1:
-    diagonally too): per run x0, x1, y, its lowest ``low`` and highest ``high`` in
-    ``run``. Returns the number of runs."""
-    h, w = low.shape
-    lf, hf = low.reshape(h * w), high.reshape(h * w)
-    nr, above, above_end = 0, 0, 0
-    for i in range(h):
-        p, end, first = i * w, (i + 1) * w, nr
-        while True:
-            s = _next_bit(bits, p, end, True)
-            if s >= end:
-                break
-            p = _next_bit(bits, s, end, False)  # one past the run
-            lo, hi = lf[s], hf[s]
-            for q in range(s + 1, p):
-                lo, hi = min(lo, lf[q]), max(hi, hf[q])
-            x0, x1 = s - i * w, p - 1 - i * w
-            run[nr, 0], run[nr, 1], run[nr, 2], run[nr, 3], run[nr, 4] = x0, x1, i, lo, hi
-            parent[nr] = nr
-            while above < above_end and run[above, 1] < x0 - reach:
-                above += 1  # ends left of this run, so of every later one too
-            k = above
-            while k < above_end and run[k, 0] <= x1 + reach:
-                a, b = _run_root(parent, k), _run_root(parent, nr)
-                parent[max(a, b)] = min(a, b)
-                k += 1
-            nr += 1
-        above, above_end = first, nr
-    return nr
-
-
-@nb.njit(cache=True)
-def _parts(low: np.ndarray, high: np.ndarray, bits: np.ndarray, diagonal: bool):
-    """The 8-connected (``diagonal``) or 4-connected parts of the pixels where ``low <
-    high`` (their bits in ``bits``; ``low <= high`` everywhere): per part its box x0,
-    y0, x1, y1 (x1 = -1: a slot no part holds) and its span of levels, from its
-    lowest ``low`` to its highest ``high``. Every component of the pixels with ``low
-    <= level < high`` lies in one."""
-    h, w = low.shape
-    most = h * ((w + 1) >> 1)  # runs at most
-    run, parent = np.empty((most, 5), np.int32), np.empty(most, np.int32)
-    nr = _part_runs(low, high, bits, 1 if diagonal else 0, run, parent)
-    box = np.full((nr, 4), -1, np.int64)
-    box[:, 0], box[:, 1] = w, h
-    lo, hi = np.full(nr, 255, np.int64), np.zeros(nr, np.int64)
-    for k in range(nr):
-        q = _run_root(parent, k)
-        box[q, 0], box[q, 2] = min(box[q, 0], run[k, 0]), max(box[q, 2], run[k, 1])
-        box[q, 1], box[q, 3] = min(box[q, 1], run[k, 2]), max(box[q, 3], run[k, 2])
-        lo[q], hi[q] = min(lo[q], run[k, 3]), max(hi[q], run[k, 4])
-    return box, lo, hi
-
-
-@nb.njit(cache=True, inline="always")
-def _part_cover(parts, m, gt, grow, w, h) -> np.ndarray:
-    """Per level k < m, the most of a GT box the box of a part alive there covers
-    (``_cover``), each part's box grown as cv2 traces an outer border (``grow`` 0) or
-    a hole's (1)."""
-    box, lo, hi = parts
-    most = np.zeros(m)
-    for q in range(lo.size):
-        if box[q, 2] < 0:
-            continue  # merged into another part
-        x1, y1 = min(box[q, 2] + 1 + grow, w - 1), min(box[q, 3] + 1 + grow, h - 1)
-        c = _cover(box[q, 0] - grow, box[q, 1] - grow, x1, y1, gt)
-        for k in range(lo[q], min(hi[q], m)):
-            most[k] = max(most[k], c)
-    return most
-
-
-@nb.njit(cache=True)
-def _outer_wanted(parts, gt, peak, h: int, w: int) -> np.ndarray:
-    """The levels where a component other than the peak's can beat the peak's box.
-    Its pixels have ``to_peak <= level < band``, so it lies in one of their 8-connected
-    ``parts``, whose box's cover bounds its IoU. Elsewhere its holes cannot beat it
-    either: a hole's box lies in its component's. (The parts come in made: compiled
-    inside both callers, ``_parts`` took 3 s more to compile.)"""
-    m = peak.shape[0] - 1
-    most = _part_cover(parts, m, gt, 0, w, h)
-    wanted = np.zeros(m, np.bool_)
-    for k in range(m):
-        if most[k] > 0.0:  # a part is alive: the peak is above the level too
-            box = peak[k + 1]
-            bx1, by1 = min(box[2] + 1, w - 1), min(box[3] + 1, h - 1)
-            wanted[k] = most[k] > _iou(box[0], box[1], bx1, by1, gt)
-    return wanted
-
-
-@nb.njit(cache=True)
-def _hole_wanted(parts, gt, best, wanted, h: int, w: int) -> np.ndarray:
-    """``wanted`` narrowed to the levels where a hole's box can beat ``best``: a hole's
-    pixels have ``band <= level < to_border`` (off the border's component), so it
-    lies in one of their 4-connected ``parts``, and its traced box covers no more of
-    a GT box than the part's box grown the same way."""
-    most = _part_cover(parts, wanted.size, gt, 1, w, h)
-    return wanted & (most > best)
-
-
 @nb.njit(cache=True)
 def _benchmark_bands(m01: np.ndarray, thresholds: np.ndarray):
     """The benchmark's cut of a [0, 1] map: uint8 ``m * 255`` (from float64, truncated),
@@ -719,13 +355,6 @@ def _benchmark_bands(m01: np.ndarray, thresholds: np.ndarray):
         for j in range(w):
             dst[j] = lut[src[j]]
     return band, below[256], index
-
-
-def _holes_wanted(band, to_border, bits, gt, best, wanted) -> np.ndarray:
-    """``_hole_wanted`` from the border's path levels (or a bound above them) and the
-    bitset of the pixels below them."""
-    parts = _parts(band, to_border, bits, False)
-    return _hole_wanted(parts, gt, best, wanted, band.shape[0], band.shape[1])
 
 
 def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
