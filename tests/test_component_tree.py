@@ -41,7 +41,7 @@ def oracle_largest(m: np.ndarray) -> np.ndarray:
     h, w = m.shape
     out = []
     for t in THRESHOLDS:
-        n, _, stats, _ = cv2.connectedComponentsWithStats((m > t).astype(np.uint8), None, 8)
+        n, _, stats, _ = cv2.connectedComponentsWithStats((m > t).astype(np.uint8), connectivity=8)
         if n == 1:
             out.append([0, 0, w, h])
             continue

@@ -160,7 +160,9 @@ def test_largest_component_boxes_match_whole_image_labelling_on_random_maps():
         m = (m - m.min()) / (m.max() - m.min())
         got = largest_component_boxes(m, THRESHOLDS)
         for i, t in enumerate(THRESHOLDS):
-            n, _, stats, _ = cv2.connectedComponentsWithStats((m > t).astype(np.uint8), None, 8)
+            n, _, stats, _ = cv2.connectedComponentsWithStats(
+                (m > t).astype(np.uint8), connectivity=8
+            )
             if n == 1:
                 assert got[i].tolist() == [0, 0, 64, 64]
                 continue

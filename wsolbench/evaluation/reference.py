@@ -22,7 +22,7 @@ def _roi(rowmax: np.ndarray, colmax: np.ndarray, t: float) -> tuple[int, ...] | 
 
 
 def _first_largest(fg: np.ndarray) -> tuple[int, int, int, int]:
-    _, _, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), None, 8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
     x, y, bw, bh = stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])), :4]
     return x, y, x + bw, y + bh
 
