@@ -174,13 +174,7 @@ def _profile_inputs(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> 
 def _hole_pass(x: dict) -> None:
     """Where the bound leaves a hole level: the border's levels in full, and the holes."""
     if x["holes"].any():
-        band, m = x["band"], x["m"]
-        to_border = pl._path_levels(band, m, False)
-        bits = lp._differ_bits(band, to_border)
-        holes = lp._holes_wanted(band, to_border, bits, x["gt"], x["best"], x["holes"])
-        if holes.any():
-            runs = ct._runs_by_band(band, m + 1, bits, 0, int(np.flatnonzero(holes)[-1]))
-            ct._contour_pass(to_border, runs, x["gt"], True, holes, ct.NO_PEAK)
+        ct._holes_best(x["band"], x["m"], x["gt"], x["best"], x["holes"])
 
 
 # Each stage of ``_contour_best`` on one map's inputs (``_profile_inputs``).

@@ -381,15 +381,21 @@ def _contour_best(m01: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> np
         bound = _path_levels(band, m, False, 1)
         wanted = _holes_wanted(band, bound, _differ_bits(band, bound), gt, best, wanted)
         if np.count_nonzero(wanted):
-            to_border = _path_levels(band, m, False)
-            bits = _differ_bits(band, to_border)  # the pixels a hole can hold
-            wanted = _holes_wanted(band, to_border, bits, gt, best, wanted)
-            if np.count_nonzero(wanted):
-                last = len(wanted) - 1 - np.argmax(wanted[::-1])
-                runs = _runs_by_band(band, m + 1, bits, 0, last)
-                holes = _contour_pass(to_border, runs, gt, True, wanted, NO_PEAK)[0]
-                best = np.maximum(best, holes)
+            best = _holes_best(band, m, gt, best, wanted)
     return best[index]
+
+
+def _holes_best(band, m: int, gt, best, wanted) -> np.ndarray:
+    """``best`` raised by the holes' boxes, at the ``wanted`` levels (left by a bound)
+    where the border's path levels in full still let a hole win."""
+    to_border = _path_levels(band, m, False)
+    bits = _differ_bits(band, to_border)  # the pixels a hole can hold
+    wanted = _holes_wanted(band, to_border, bits, gt, best, wanted)
+    if not np.count_nonzero(wanted):
+        return best
+    last = len(wanted) - 1 - np.argmax(wanted[::-1])
+    runs = _runs_by_band(band, m + 1, bits, 0, last)
+    return np.maximum(best, _contour_pass(to_border, runs, gt, True, wanted, NO_PEAK)[0])
 
 
 @nb.njit(cache=True)
